@@ -1,0 +1,182 @@
+//! The heap meter: QuickJS's allocator, wrapped to enforce the job's heap limit
+//! and to make running out of memory fatal and recognisable.
+//!
+//! QuickJS ignores `JS_SetMemoryLimit` when a custom allocator is installed, so
+//! the limit lives here. A refused allocation sets a flag that the interrupt
+//! handler turns into an uncatchable stop: a script that catches its
+//! out-of-memory error (which may be `null`, with no room for an `Error`) and
+//! keeps allocating is still stopped, as `oom`.
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rquickjs::allocator::{Allocator, RustAllocator};
+
+/// Counters shared between the allocator (owned by the engine) and the runner.
+#[derive(Debug, Default)]
+pub struct HeapStats {
+    used: AtomicUsize,
+    peak: AtomicUsize,
+    exhausted: AtomicBool,
+}
+
+impl HeapStats {
+    /// Bytes the JS heap holds now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes the JS heap held at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Whether an allocation was ever refused for the limit.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted.load(Ordering::Relaxed)
+    }
+
+    fn grow(&self, by: usize, limit: usize) -> bool {
+        let now = self.used.load(Ordering::Relaxed);
+        if now.saturating_add(by) > limit {
+            self.exhausted.store(true, Ordering::Relaxed);
+            return false;
+        }
+        // One engine thread allocates; relaxed loads and stores are enough.
+        let now = now + by;
+        self.used.store(now, Ordering::Relaxed);
+        if now > self.peak.load(Ordering::Relaxed) {
+            self.peak.store(now, Ordering::Relaxed);
+        }
+        true
+    }
+
+    fn shrink(&self, by: usize) {
+        let now = self.used.load(Ordering::Relaxed);
+        self.used.store(now.saturating_sub(by), Ordering::Relaxed);
+    }
+}
+
+/// An allocator that refuses to let the JS heap grow past `limit` bytes.
+pub struct MeteredAllocator {
+    inner: RustAllocator,
+    limit: usize,
+    stats: Arc<HeapStats>,
+}
+
+impl MeteredAllocator {
+    /// A meter with a limit in bytes, reporting into `stats`.
+    pub fn new(limit: usize, stats: Arc<HeapStats>) -> Self {
+        Self {
+            inner: RustAllocator,
+            limit,
+            stats,
+        }
+    }
+}
+
+// SAFETY: every method forwards to `RustAllocator`, which upholds the trait's
+// contract; the meter only decides whether to forward, and returning null is
+// always allowed. Sizes are read with `usable_size` on pointers that came from
+// the same inner allocator, before they are freed or moved.
+unsafe impl Allocator for MeteredAllocator {
+    fn alloc(&mut self, size: usize) -> *mut u8 {
+        if !self.stats.grow(size, self.limit) {
+            return std::ptr::null_mut();
+        }
+        let ptr = self.inner.alloc(size);
+        if ptr.is_null() {
+            self.stats.shrink(size);
+            return ptr;
+        }
+        // SAFETY: `ptr` was just returned by the inner allocator.
+        let actual = unsafe { RustAllocator::usable_size(ptr) };
+        self.stats.shrink(size);
+        self.stats.grow(actual, usize::MAX);
+        ptr
+    }
+
+    fn calloc(&mut self, count: usize, size: usize) -> *mut u8 {
+        let Some(total) = count.checked_mul(size) else {
+            return std::ptr::null_mut();
+        };
+        if !self.stats.grow(total, self.limit) {
+            return std::ptr::null_mut();
+        }
+        let ptr = self.inner.calloc(count, size);
+        self.stats.shrink(total);
+        if !ptr.is_null() {
+            // SAFETY: `ptr` was just returned by the inner allocator.
+            let actual = unsafe { RustAllocator::usable_size(ptr) };
+            self.stats.grow(actual, usize::MAX);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&mut self, ptr: *mut u8) {
+        // SAFETY: the caller guarantees `ptr` came from this allocator, which
+        // hands out only the inner allocator's pointers.
+        let size = unsafe { RustAllocator::usable_size(ptr) };
+        self.stats.shrink(size);
+        // SAFETY: as above; it is freed exactly once, here.
+        unsafe { self.inner.dealloc(ptr) }
+    }
+
+    unsafe fn realloc(&mut self, ptr: *mut u8, new_size: usize) -> *mut u8 {
+        let old = if ptr.is_null() {
+            0
+        } else {
+            // SAFETY: the caller guarantees `ptr` came from this allocator.
+            unsafe { RustAllocator::usable_size(ptr) }
+        };
+        if new_size > old && !self.stats.grow(new_size - old, self.limit) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the caller guarantees `ptr` came from this allocator.
+        let new = unsafe { self.inner.realloc(ptr, new_size) };
+        if new.is_null() {
+            if new_size > old {
+                self.stats.shrink(new_size - old);
+            }
+            return new;
+        }
+        // Re-count from what the inner allocator actually reserved.
+        if new_size > old {
+            self.stats.shrink(new_size - old);
+        }
+        // SAFETY: `new` was just returned by the inner allocator.
+        let actual = unsafe { RustAllocator::usable_size(new) };
+        self.stats.shrink(old);
+        self.stats.grow(actual, usize::MAX);
+        new
+    }
+
+    unsafe fn usable_size(ptr: *mut u8) -> usize {
+        // SAFETY: the caller guarantees `ptr` came from this allocator.
+        unsafe { RustAllocator::usable_size(ptr) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_past_the_limit_and_remembers() {
+        let stats = Arc::new(HeapStats::default());
+        let mut a = MeteredAllocator::new(4096, stats.clone());
+        let p = a.alloc(1000);
+        assert!(!p.is_null());
+        assert!(stats.used() >= 1000);
+        assert!(a.alloc(10_000).is_null());
+        assert!(stats.exhausted());
+        // SAFETY: `p` came from `a` and is freed once.
+        let p = unsafe { a.realloc(p, 2000) };
+        assert!(!p.is_null());
+        assert!(stats.peak() >= 2000);
+        // SAFETY: `p` came from `a` and is freed once.
+        unsafe { a.dealloc(p) };
+        assert_eq!(stats.used(), 0);
+    }
+}

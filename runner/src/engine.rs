@@ -1,0 +1,75 @@
+//! The seam between the runner and a JS engine.
+//!
+//! The protocol, the limits and their outcomes live outside the engine: an
+//! engine gets the script and a [`Host`] (where output goes, what may be
+//! imported, when to stop) and returns an [`Ending`]. QuickJS is the engine
+//! today; a V8 isolate would be a second implementation of [`Engine`], with no
+//! change to frames, outcomes or the launcher.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use moat_wire::{Outcome, ScriptError};
+
+use crate::modules::ModuleMap;
+use crate::output::Output;
+use crate::stop::Stop;
+
+/// A script to run as an ES module.
+#[derive(Debug, Clone, Copy)]
+pub struct Script<'a> {
+    /// The module's name in stack traces.
+    pub filename: &'a str,
+    /// The source.
+    pub code: &'a str,
+}
+
+/// What the engine may use, and must obey, while it runs a script.
+pub struct Host {
+    /// Where logs and files go, under the job's caps.
+    pub output: Arc<Output>,
+    /// What the script may import.
+    pub modules: ModuleMap,
+    /// Raised by any part that needs the run to end now.
+    pub stop: Arc<Stop>,
+    /// When the run times out.
+    pub deadline: Instant,
+    /// The job's deadline in milliseconds, for messages.
+    pub timeout_ms: u64,
+    /// JS heap limit in bytes.
+    pub heap_limit: usize,
+    /// JS stack limit in bytes.
+    pub stack_limit: usize,
+}
+
+/// How a script ended, as the engine saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The value, for `ok`.
+    pub value: Option<serde_json::Value>,
+    /// What went wrong, for everything but `ok`.
+    pub error: Option<ScriptError>,
+    /// Most bytes the heap held at once.
+    pub heap_peak_bytes: u64,
+}
+
+impl Ending {
+    /// An ending with an error and no value.
+    pub fn failed(outcome: Outcome, error: ScriptError, heap_peak_bytes: u64) -> Self {
+        Self {
+            outcome,
+            value: None,
+            error: Some(error),
+            heap_peak_bytes,
+        }
+    }
+}
+
+/// A JS engine that runs one script to its end.
+pub trait Engine {
+    /// Runs `script` under `host`'s limits. Must return (not panic, not hang
+    /// past the deadline) whatever the script does.
+    fn run(&mut self, script: Script<'_>, host: Host) -> Ending;
+}

@@ -1,0 +1,121 @@
+//! moat's runner: runs one untrusted ES module under hard limits and reports
+//! everything as frames (see `moat_wire::frames`).
+//!
+//! This is the innermost layer. It trusts neither the script nor its own
+//! built-ins once the script has run: limits are set before any user code,
+//! the result frame is built in Rust, and a watchdog thread ends the process
+//! if the engine cannot stop itself. It does not sandbox the OS: that is
+//! gVisor's job, one layer out. The pieces:
+//!
+//! - [`engine`]: the seam to a JS engine, and [`quickjs`] behind it;
+//! - [`modules`]: what may be imported;
+//! - [`output`]: frames on stdout, under the job's caps;
+//! - [`allocator`], [`stop`], [`watchdog`]: the limits.
+
+pub mod allocator;
+pub mod engine;
+pub mod modules;
+pub mod output;
+pub mod quickjs;
+pub mod stop;
+pub mod watchdog;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moat_wire::{Job, Outcome, ResultFrame, ScriptError};
+
+use crate::engine::{Engine, Host, Script};
+use crate::modules::ModuleMap;
+use crate::output::{FrameWriter, Output};
+use crate::stop::Stop;
+
+/// JS stack limit: deep enough for real recursion, far inside the thread's stack.
+pub const STACK_LIMIT: usize = 1024 * 1024;
+
+/// CPU time this process has used, user and system, in milliseconds.
+pub fn cpu_ms() -> u64 {
+    cpu_time::ProcessTime::try_now()
+        .map(|t| t.as_duration().as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Writes the result frame for a job that was refused before it ran.
+pub fn refuse(writer: &FrameWriter, outcome: Outcome, error: ScriptError, started: Instant) {
+    writer.finish(ResultFrame {
+        outcome,
+        value: None,
+        error: Some(error),
+        cpu_ms: cpu_ms(),
+        wall_ms: started.elapsed().as_millis() as u64,
+        heap_peak_bytes: 0,
+    });
+}
+
+/// Runs a validated job with QuickJS, writes its frames, and returns its outcome.
+///
+/// `started` is when the process began (for `wall_ms`) and `deadline` is
+/// when the run must end; the caller arms the watchdog for the same deadline.
+pub fn run(
+    job: &Job,
+    modules: ModuleMap,
+    writer: Arc<FrameWriter>,
+    started: Instant,
+    deadline: Instant,
+) -> Outcome {
+    if let Err(e) = job.validate() {
+        refuse(
+            &writer,
+            Outcome::InvalidJob,
+            ScriptError::new("InvalidJob", e.to_string()),
+            started,
+        );
+        return Outcome::InvalidJob;
+    }
+    let stop = Arc::new(Stop::new());
+    let output = Arc::new(Output::new(
+        writer.clone(),
+        job.limits,
+        stop.clone(),
+        started,
+    ));
+    let host = Host {
+        output,
+        modules,
+        stop,
+        deadline,
+        timeout_ms: job.timeout_ms,
+        heap_limit: usize::try_from(job.memory_mb * 1024 * 1024).unwrap_or(usize::MAX),
+        stack_limit: STACK_LIMIT,
+    };
+    let mut engine = quickjs::QuickJs::default();
+    let script = Script {
+        filename: &job.filename,
+        code: &job.code,
+    };
+    let ending =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.run(script, host)))
+            .unwrap_or_else(|_| {
+                engine::Ending::failed(
+                    Outcome::InternalError,
+                    ScriptError::new("InternalError", "the runner failed; this is a bug in moat"),
+                    0,
+                )
+            });
+    writer.finish(ResultFrame {
+        outcome: ending.outcome,
+        value: ending.value,
+        error: ending.error,
+        cpu_ms: cpu_ms(),
+        wall_ms: started.elapsed().as_millis() as u64,
+        heap_peak_bytes: ending.heap_peak_bytes,
+    });
+    // Teardown (freeing the heap) happens after the result is out.
+    drop(engine);
+    ending.outcome
+}
+
+/// The deadline for a job that starts now.
+pub fn deadline_for(job: &Job, started: Instant) -> Instant {
+    started + Duration::from_millis(job.timeout_ms)
+}

@@ -1,0 +1,74 @@
+//! `moat-runner`: reads one job on stdin, runs it, writes frames on stdout.
+//! Exit status: 0 for `ok`, otherwise the outcome's code (`Outcome::exit_code`).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use moat_runner::modules::ModuleMap;
+use moat_runner::output::FrameWriter;
+use moat_wire::{Job, Outcome, ScriptError};
+
+/// Most bytes of job JSON read from stdin (code is capped at 1 MiB inside it).
+const MAX_JOB_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Runs one untrusted ES module from a JSON job on stdin; frames on stdout.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Whitelist directory holding modules.json (specifier → file).
+    #[arg(long, value_name = "DIR")]
+    modules: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let args = Args::parse();
+    let writer = Arc::new(FrameWriter::new(Box::new(std::io::stdout())));
+    let exit = |o: Outcome| ExitCode::from(o.exit_code());
+
+    let modules = match &args.modules {
+        Some(dir) => match ModuleMap::load(dir) {
+            Ok(m) => m,
+            Err(e) => {
+                let error = ScriptError::new("InternalError", format!("bad module whitelist: {e}"));
+                moat_runner::refuse(&writer, Outcome::InternalError, error, started);
+                return exit(Outcome::InternalError);
+            }
+        },
+        None => ModuleMap::builtins_only(),
+    };
+
+    let mut input = Vec::new();
+    let read = std::io::stdin()
+        .take(MAX_JOB_BYTES + 1)
+        .read_to_end(&mut input);
+    let job = match read {
+        Ok(n) if n as u64 > MAX_JOB_BYTES => Err(format!("the job is over {MAX_JOB_BYTES} bytes")),
+        Ok(_) => serde_json::from_slice::<Job>(&input)
+            .map_err(|e| format!("the job is not valid JSON: {e}")),
+        Err(e) => Err(format!("cannot read the job: {e}")),
+    };
+    let job = match job {
+        Ok(job) => job,
+        Err(message) => {
+            moat_runner::refuse(
+                &writer,
+                Outcome::InvalidJob,
+                ScriptError::new("InvalidJob", message),
+                started,
+            );
+            return exit(Outcome::InvalidJob);
+        }
+    };
+
+    let deadline = moat_runner::deadline_for(&job, started);
+    moat_runner::watchdog::spawn(deadline, job.timeout_ms, writer.clone(), started, |o| {
+        std::process::exit(i32::from(o.exit_code()))
+    });
+    let outcome = moat_runner::run(&job, modules, writer, started, deadline);
+    exit(outcome)
+}

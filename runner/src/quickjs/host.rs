@@ -1,0 +1,274 @@
+//! The host calls behind the prelude: the only Rust the script can reach.
+//!
+//! Each takes plain values (strings, numbers, byte arrays, one callback) and
+//! returns plain values; none hands the script a Rust object, a path or a
+//! handle. They are passed to the prelude in one object that the prelude keeps
+//! in its closure, never on `globalThis`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use moat_wire::LogLevel;
+use rquickjs::function::Opt;
+use rquickjs::{Ctx, Exception, Function, Object, Persistent, Result, TypedArray, Value};
+
+use super::timers::{self, Timers};
+use crate::output::{FileRefused, Output};
+
+/// State the host calls share with the event loop.
+pub struct Shared {
+    /// Logs and files, under the caps.
+    pub output: Arc<Output>,
+    /// Pending timers.
+    pub timers: RefCell<Timers>,
+}
+
+/// Copies a typed array's bytes out of the engine.
+#[allow(unsafe_code)]
+fn copy_bytes(array: &TypedArray<'_, u8>) -> Option<Vec<u8>> {
+    // SAFETY: the slice is copied at once; no JavaScript runs while it lives.
+    unsafe { array.as_bytes() }.map(<[u8]>::to_vec)
+}
+
+/// The URL parts the prelude's `URL` class reads, in its order.
+fn url_parts(url: &url::Url) -> Vec<String> {
+    use url::quirks as q;
+    vec![
+        q::href(url).to_owned(),
+        q::origin(url),
+        q::protocol(url).to_owned(),
+        q::username(url).to_owned(),
+        q::password(url).to_owned(),
+        q::host(url).to_owned(),
+        q::hostname(url).to_owned(),
+        q::port(url).to_owned(),
+        q::pathname(url).to_owned(),
+        q::search(url).to_owned(),
+        q::hash(url).to_owned(),
+    ]
+}
+
+/// Parses a URL the WHATWG way; `None` when it (or its base) is invalid.
+fn url_parse(input: &str, base: Option<&str>) -> Option<url::Url> {
+    match base {
+        Some(base) => url::Url::parse(base).ok()?.join(input).ok(),
+        None => url::Url::parse(input).ok(),
+    }
+}
+
+/// Applies one URL setter; invalid values leave the URL as it was, as the
+/// standard's setters do.
+fn url_set(href: &str, part: &str, value: &str) -> Option<url::Url> {
+    use url::quirks as q;
+    let mut url = url::Url::parse(href).ok()?;
+    let _ = match part {
+        "href" => q::set_href(&mut url, value).map_err(|_| ()),
+        "protocol" => q::set_protocol(&mut url, value),
+        "username" => q::set_username(&mut url, value),
+        "password" => q::set_password(&mut url, value),
+        "host" => q::set_host(&mut url, value),
+        "hostname" => q::set_hostname(&mut url, value),
+        "port" => q::set_port(&mut url, value),
+        "pathname" => {
+            q::set_pathname(&mut url, value);
+            Ok(())
+        }
+        "search" => {
+            q::set_search(&mut url, value);
+            Ok(())
+        }
+        "hash" => {
+            q::set_hash(&mut url, value);
+            Ok(())
+        }
+        _ => Err(()),
+    };
+    Some(url)
+}
+
+fn level(name: &str) -> LogLevel {
+    match name {
+        "debug" => LogLevel::Debug,
+        "warn" => LogLevel::Warn,
+        "error" => LogLevel::Error,
+        _ => LogLevel::Info,
+    }
+}
+
+/// Builds the object of host calls handed to the prelude.
+pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'js>> {
+    let host = Object::new(ctx.clone())?;
+
+    let s = shared.clone();
+    host.set(
+        "log",
+        Function::new(ctx.clone(), move |lvl: String, msg: String| {
+            s.output.log(level(&lvl), msg)
+        })?,
+    )?;
+
+    let s = shared.clone();
+    host.set(
+        "saveFile",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, name: String, data: TypedArray<'js, u8>, media: String| {
+                let Some(bytes) = copy_bytes(&data) else {
+                    return Err(Exception::throw_type(&ctx, "the file data is detached"));
+                };
+                s.output.file(&name, &media, &bytes).map_err(|e| match e {
+                    FileRefused::Limit(_) => Exception::throw_range(&ctx, &e.to_string()),
+                    _ => Exception::throw_type(&ctx, &e.to_string()),
+                })
+            },
+        )?,
+    )?;
+
+    host.set(
+        "utf8Encode",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, s: String| {
+            TypedArray::<u8>::new(ctx, s.into_bytes())
+        })?,
+    )?;
+
+    host.set(
+        "utf8Decode",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, data: TypedArray<'js, u8>, fatal: bool, ignore_bom: bool| {
+                let Some(bytes) = copy_bytes(&data) else {
+                    return Err(Exception::throw_type(&ctx, "the input is detached"));
+                };
+                let body = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+                    Some(rest) if !ignore_bom => rest,
+                    _ => &bytes[..],
+                };
+                if fatal {
+                    std::str::from_utf8(body).map(str::to_owned).map_err(|_| {
+                        Exception::throw_type(&ctx, "The encoded data was not valid utf-8")
+                    })
+                } else {
+                    Ok(String::from_utf8_lossy(body).into_owned())
+                }
+            },
+        )?,
+    )?;
+
+    host.set(
+        "urlParse",
+        Function::new(ctx.clone(), |input: String, base: Opt<Value<'js>>| {
+            let base = base
+                .0
+                .and_then(|b| b.as_string().and_then(|s| s.to_string().ok()));
+            url_parse(&input, base.as_deref()).map(|u| url_parts(&u))
+        })?,
+    )?;
+
+    host.set(
+        "urlSet",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, href: String, part: String, value: String| {
+                url_set(&href, &part, &value)
+                    .map(|u| url_parts(&u))
+                    .ok_or_else(|| Exception::throw_type(&ctx, "Invalid URL"))
+            },
+        )?,
+    )?;
+
+    host.set(
+        "formParse",
+        Function::new(ctx.clone(), |s: String| {
+            url::form_urlencoded::parse(s.as_bytes())
+                .flat_map(|(k, v)| [k.into_owned(), v.into_owned()])
+                .collect::<Vec<String>>()
+        })?,
+    )?;
+
+    host.set(
+        "formSerialize",
+        Function::new(ctx.clone(), |flat: Vec<String>| {
+            let mut out = url::form_urlencoded::Serializer::new(String::new());
+            for pair in flat.chunks_exact(2) {
+                out.append_pair(&pair[0], &pair[1]);
+            }
+            out.finish()
+        })?,
+    )?;
+
+    let s = shared.clone();
+    host.set(
+        "setTimer",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, callback: Function<'js>, ms: f64, repeat: bool| {
+                let callback = Persistent::save(&ctx, callback);
+                s.timers
+                    .borrow_mut()
+                    .add(callback, timers::delay(ms), repeat, Instant::now())
+                    .ok_or_else(|| {
+                        Exception::throw_range(
+                            &ctx,
+                            &format!(
+                                "too many pending timers (the limit is {})",
+                                timers::MAX_PENDING
+                            ),
+                        )
+                    })
+            },
+        )?,
+    )?;
+
+    let s = shared.clone();
+    host.set(
+        "clearTimer",
+        Function::new(ctx.clone(), move |id: f64| {
+            if id.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(&id) {
+                s.timers.borrow_mut().clear(id as u32);
+            }
+        })?,
+    )?;
+
+    host.set(
+        "proxyTarget",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, v: Value<'js>| -> Value<'js> {
+            match v.as_proxy() {
+                Some(p) => match p.target() {
+                    Ok(t) => t.into_value(),
+                    Err(_) => {
+                        let _ = ctx.catch();
+                        Value::new_null(ctx)
+                    }
+                },
+                None => Value::new_undefined(ctx),
+            }
+        })?,
+    )?;
+
+    Ok(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_and_set_like_browsers() {
+        let u = url_parse("/a/../b?x=1#h", Some("https://user:pw@example.com:8443/z")).unwrap();
+        let parts = url_parts(&u);
+        assert_eq!(parts[0], "https://user:pw@example.com:8443/b?x=1#h");
+        assert_eq!(parts[1], "https://example.com:8443");
+        assert_eq!(parts[7], "8443");
+        assert!(url_parse("not a url", None).is_none());
+        assert!(url_parse("x", Some("also not")).is_none());
+        let set = url_set("https://example.com/", "port", "80").unwrap();
+        assert_eq!(
+            set.as_str(),
+            "http://example.com:80/".replace("http:", "https:")
+        );
+        let unchanged = url_set("https://example.com/", "port", "nope").unwrap();
+        assert_eq!(unchanged.as_str(), "https://example.com/");
+    }
+}

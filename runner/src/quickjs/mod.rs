@@ -1,0 +1,516 @@
+//! The QuickJS engine (through `rquickjs`): one runtime and one context per
+//! run, a Rust event loop, and the mapping from what QuickJS reports to the
+//! user's outcomes.
+//!
+//! Limits are set before any code runs: the heap meter (memory), the stack
+//! limit, and an interrupt handler that stops the script, uncatchably, at the
+//! deadline, on heap exhaustion, or when any other part raised the stop
+//! signal. The event loop sleeps until the next timer but never past the
+//! deadline, so idle waits are bounded too. The run is over when the script's
+//! value has settled and nothing is left to do (no jobs, no timers), as in
+//! Node; an uncaught exception or unhandled rejection ends it at once.
+
+mod host;
+mod loader;
+mod timers;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use moat_wire::{Outcome, ScriptError};
+use rquickjs::promise::PromiseState;
+use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime, Value};
+
+use self::host::Shared;
+use self::loader::{Imports, LoadLog, PreludeExports, NOT_ALLOWED_ERROR};
+use self::timers::Timers;
+use crate::allocator::{HeapStats, MeteredAllocator};
+use crate::engine::{Ending, Engine, Host, Script};
+use crate::stop::Stop;
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// Longest error message and stack passed on to the user.
+const MAX_MESSAGE: usize = 8 * 1024;
+const MAX_STACK: usize = 16 * 1024;
+
+/// The QuickJS engine. After a run it keeps the runtime alive until it is
+/// dropped, so the caller can write the result before paying for teardown.
+#[derive(Default)]
+pub struct QuickJs {
+    retired: Option<(Context, Runtime)>,
+}
+
+/// Rejections not (yet) handled: (promise, reason).
+type Rejections = Rc<RefCell<Vec<(Persistent<Value<'static>>, Persistent<Value<'static>>)>>>;
+
+impl Engine for QuickJs {
+    fn run(&mut self, script: Script<'_>, host: Host) -> Ending {
+        let stats = Arc::new(HeapStats::default());
+        let internal = |what: &str, stats: &HeapStats| {
+            Ending::failed(
+                Outcome::InternalError,
+                ScriptError::new("InternalError", what),
+                stats.peak() as u64,
+            )
+        };
+        let rt =
+            match Runtime::new_with_alloc(MeteredAllocator::new(host.heap_limit, stats.clone())) {
+                Ok(rt) => rt,
+                Err(_) => return internal("cannot create the JS runtime", &stats),
+            };
+        rt.set_max_stack_size(host.stack_limit);
+
+        let (stop, heap, deadline) = (host.stop.clone(), stats.clone(), host.deadline);
+        rt.set_interrupt_handler(Some(Box::new(move || {
+            if heap.exhausted() {
+                stop.set(Outcome::Oom);
+            } else if Instant::now() >= deadline {
+                stop.set(Outcome::Timeout);
+            }
+            stop.reason().is_some()
+        })));
+
+        let rejections: Rejections = Rc::default();
+        let tracked = rejections.clone();
+        rt.set_host_promise_rejection_tracker(Some(Box::new(
+            move |ctx: Ctx<'_>, promise: Value<'_>, reason: Value<'_>, handled: bool| {
+                let mut list = tracked.borrow_mut();
+                if handled {
+                    list.retain(|(p, _)| {
+                        p.clone()
+                            .restore(&ctx)
+                            .map(|p| p != promise)
+                            .unwrap_or(false)
+                    });
+                } else {
+                    list.push((
+                        Persistent::save(&ctx, promise),
+                        Persistent::save(&ctx, reason),
+                    ));
+                }
+            },
+        )));
+
+        let log = Rc::new(RefCell::new(LoadLog::default()));
+        let imports = Imports::new(host.modules, log.clone());
+        rt.set_loader(imports.clone(), imports);
+
+        let Ok(context) = Context::full(&rt) else {
+            return internal("cannot create the JS context", &stats);
+        };
+        let shared = Rc::new(Shared {
+            output: host.output.clone(),
+            timers: RefCell::new(Timers::default()),
+        });
+        let mut ending = context.with(|ctx| {
+            let session = Session {
+                ctx: ctx.clone(),
+                shared: shared.clone(),
+                stop: host.stop.clone(),
+                stats: stats.clone(),
+                log: log.clone(),
+                rejections: rejections.clone(),
+                timeout_ms: host.timeout_ms,
+                heap_limit: host.heap_limit,
+                deadline: host.deadline,
+            };
+            let ending = session.run(script);
+            // Handles into the heap must go before the runtime does.
+            shared.timers.borrow_mut().clear_all();
+            rejections.borrow_mut().clear();
+            ending
+        });
+        ending.heap_peak_bytes = stats.peak() as u64;
+        self.retired = Some((context, rt));
+        ending
+    }
+}
+
+/// Where the script's value is on its way to settling.
+enum Phase<'js> {
+    /// The module body (with top-level await) is running.
+    Module(Module<'js, rquickjs::module::Evaluated>, Promise<'js>),
+    /// The default export was called (or is a value) and is being awaited.
+    Default(Promise<'js>),
+    /// The value is known; the loop runs until nothing is left to do.
+    Settled(Value<'js>),
+}
+
+/// One run inside a context.
+struct Session<'js> {
+    ctx: Ctx<'js>,
+    shared: Rc<Shared>,
+    stop: Arc<Stop>,
+    stats: Arc<HeapStats>,
+    log: Rc<RefCell<LoadLog>>,
+    rejections: Rejections,
+    timeout_ms: u64,
+    heap_limit: usize,
+    deadline: Instant,
+}
+
+impl<'js> Session<'js> {
+    fn run(&self, script: Script<'_>) -> Ending {
+        if let Err(what) = self.install_prelude() {
+            return self.ending_for_stop().unwrap_or_else(|| {
+                Ending::failed(
+                    Outcome::InternalError,
+                    ScriptError::new("InternalError", what),
+                    0,
+                )
+            });
+        }
+        let declared = match Module::declare(self.ctx.clone(), script.filename, script.code) {
+            Ok(m) => m,
+            Err(_) => return self.thrown(true),
+        };
+        let mut phase = match declared.eval() {
+            Ok((module, promise)) => Phase::Module(module, promise),
+            Err(_) => return self.thrown(false),
+        };
+        loop {
+            while self.ctx.execute_pending_job() {
+                if let Some(ending) = self.ending_for_stop() {
+                    return ending;
+                }
+            }
+            if let Some(ending) = self.ending_for_stop() {
+                return ending;
+            }
+            phase = match self.advance(phase) {
+                Ok(next) => next,
+                Err(ending) => return ending,
+            };
+            if let Some(ending) = self.unhandled_rejection() {
+                return ending;
+            }
+            if self.ctx.execute_pending_job() {
+                if let Some(ending) = self.ending_for_stop() {
+                    return ending;
+                }
+                continue;
+            }
+            let next = self.shared.timers.borrow_mut().next_due();
+            match next {
+                Some(due) => {
+                    let now = Instant::now();
+                    if now >= self.deadline {
+                        self.stop.set(Outcome::Timeout);
+                        continue;
+                    }
+                    if due > now {
+                        std::thread::sleep(due.min(self.deadline) - now);
+                        continue;
+                    }
+                    let fired = self.shared.timers.borrow_mut().take_due(now);
+                    if let Some(due) = fired {
+                        let called = due
+                            .callback
+                            .restore(&self.ctx)
+                            .and_then(|f| f.call::<_, Value>(()));
+                        if called.is_err() {
+                            return self.thrown(false);
+                        }
+                    }
+                }
+                None => {
+                    return match phase {
+                        Phase::Settled(value) => self.finish(value),
+                        _ => Ending::failed(
+                            Outcome::Error,
+                            ScriptError::new(
+                                "Error",
+                                "the script is waiting for a promise that can never settle (nothing is left to run)",
+                            ),
+                            0,
+                        ),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Moves the phase on when its promise has settled.
+    fn advance(&self, phase: Phase<'js>) -> Result<Phase<'js>, Ending> {
+        match phase {
+            Phase::Module(module, promise) => match promise.state() {
+                PromiseState::Pending => Ok(Phase::Module(module, promise)),
+                PromiseState::Rejected => Err(self.rejected(&promise)),
+                PromiseState::Resolved => {
+                    let default: Value = module
+                        .namespace()
+                        .and_then(|ns| ns.get("default"))
+                        .map_err(|_| self.thrown(false))?;
+                    let value = match default.as_function() {
+                        Some(f) => f.call::<_, Value>(()).map_err(|_| self.thrown(false))?,
+                        None => default,
+                    };
+                    // Adopt the value (or thenable) into a promise we can watch.
+                    let (adopted, resolve, _) =
+                        self.ctx.promise().map_err(|_| self.thrown(false))?;
+                    resolve
+                        .call::<_, ()>((value,))
+                        .map_err(|_| self.thrown(false))?;
+                    Ok(Phase::Default(adopted))
+                }
+            },
+            Phase::Default(promise) => match promise.state() {
+                PromiseState::Pending => Ok(Phase::Default(promise)),
+                PromiseState::Rejected => Err(self.rejected(&promise)),
+                PromiseState::Resolved => {
+                    let value = promise.result::<Value>().and_then(Result::ok);
+                    Ok(Phase::Settled(
+                        value.unwrap_or_else(|| Value::new_undefined(self.ctx.clone())),
+                    ))
+                }
+            },
+            settled => Ok(settled),
+        }
+    }
+
+    fn rejected(&self, promise: &Promise<'js>) -> Ending {
+        // The rejection is ours to report: stop tracking it as unhandled.
+        self.rejections.borrow_mut().clear();
+        match promise.result::<Value>() {
+            Some(Err(_)) => {
+                let reason = self.ctx.catch();
+                self.classify(reason, false)
+            }
+            _ => self.thrown(false),
+        }
+    }
+
+    fn unhandled_rejection(&self) -> Option<Ending> {
+        let first = self.rejections.borrow_mut().drain(..).next();
+        let (_, reason) = first?;
+        let reason = reason.restore(&self.ctx).ok()?;
+        Some(self.classify(reason, false))
+    }
+
+    /// Serialises the settled value and ends the run `ok`.
+    fn finish(&self, value: Value<'js>) -> Ending {
+        let json = match self.ctx.json_stringify(value) {
+            Ok(json) => json,
+            Err(_) => {
+                let mut ending = self.thrown(false);
+                if ending.outcome == Outcome::Error {
+                    if let Some(e) = ending.error.as_mut() {
+                        e.message =
+                            format!("the script's value is not JSON-serialisable: {}", e.message);
+                    }
+                }
+                return ending;
+            }
+        };
+        let json = match json.map(|s| s.to_string()) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(_)) => return self.thrown(false),
+        };
+        let max = self.shared.output.limits().max_result_bytes;
+        if let Some(s) = &json {
+            if s.len() as u64 > max {
+                self.stop.set(Outcome::OutputLimit);
+                return self.limit_ending(
+                    Outcome::OutputLimit,
+                    format!(
+                        "the script's value is {} bytes of JSON, over the limit of {max}",
+                        s.len()
+                    ),
+                );
+            }
+        }
+        let value = match json.as_deref().map(serde_json::from_str) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                return Ending::failed(
+                    Outcome::InternalError,
+                    ScriptError::new("InternalError", format!("value JSON did not parse: {e}")),
+                    0,
+                )
+            }
+        };
+        Ending {
+            outcome: Outcome::Ok,
+            value,
+            error: None,
+            heap_peak_bytes: 0,
+        }
+    }
+
+    fn install_prelude(&self) -> Result<(), &'static str> {
+        let factory: Function = self
+            .ctx
+            .eval(PRELUDE)
+            .map_err(|_| "the prelude does not compile")?;
+        let host =
+            host::host_object(&self.ctx, &self.shared).map_err(|_| "cannot build host calls")?;
+        let exports: Object = factory.call((host,)).map_err(|_| {
+            let _ = self.ctx.catch();
+            "the prelude failed"
+        })?;
+        let inspect = exports.get("inspect").map_err(|_| "prelude exports")?;
+        let save = exports.get("save").map_err(|_| "prelude exports")?;
+        self.ctx
+            .store_userdata(PreludeExports { inspect, save })
+            .map_err(|_| "cannot store prelude exports")?;
+        Ok(())
+    }
+
+    /// The ending for a raised stop signal, if any.
+    fn ending_for_stop(&self) -> Option<Ending> {
+        if self.stats.exhausted() {
+            self.stop.set(Outcome::Oom);
+        }
+        let reason = self.stop.reason()?;
+        let message = match reason {
+            Outcome::Timeout => format!("the run exceeded its deadline of {} ms", self.timeout_ms),
+            Outcome::Oom => format!(
+                "the run exceeded its memory limit of {} MiB",
+                self.heap_limit / (1024 * 1024)
+            ),
+            Outcome::OutputLimit => {
+                "the run reached an output limit (log bytes, frames, files or file bytes)"
+                    .to_owned()
+            }
+            Outcome::Failed => "the run's output was closed".to_owned(),
+            other => other.to_string(),
+        };
+        Some(self.limit_ending(reason, message))
+    }
+
+    fn limit_ending(&self, outcome: Outcome, message: String) -> Ending {
+        let name = match outcome {
+            Outcome::Timeout => "TimeoutError",
+            Outcome::Oom => "OutOfMemoryError",
+            Outcome::OutputLimit => "OutputLimitError",
+            _ => "Error",
+        };
+        Ending::failed(outcome, ScriptError::new(name, message), 0)
+    }
+
+    /// Classifies the pending exception; `parsing` when the script itself was being parsed.
+    fn thrown(&self, parsing: bool) -> Ending {
+        let exception = self.ctx.catch();
+        self.classify(exception, parsing)
+    }
+
+    fn classify(&self, thrown: Value<'js>, parsing: bool) -> Ending {
+        if let Some(ending) = self.ending_for_stop() {
+            return ending;
+        }
+        let mut error = self.describe(&thrown);
+        let outcome = if error.name == NOT_ALLOWED_ERROR && !self.log.borrow().refused.is_empty() {
+            let refused = self.log.borrow().refused.last().cloned();
+            error.specifier = refused;
+            Outcome::ModuleNotAllowed
+        } else if error.name == "SyntaxError"
+            && (parsing || !self.log.borrow().syntax_errors.is_empty())
+        {
+            let (line, column) = position(error.stack.as_deref().unwrap_or(""));
+            error.line = line;
+            error.column = column;
+            Outcome::SyntaxError
+        } else if (error.name == "RangeError"
+            && error.message == "Maximum call stack size exceeded")
+            || (error.name == "InternalError" && error.message == "stack overflow")
+        {
+            Outcome::StackOverflow
+        } else {
+            Outcome::Error
+        };
+        Ending::failed(outcome, error, 0)
+    }
+
+    /// Name, message and stack of a thrown value, read without trusting it:
+    /// throwing getters and odd types give placeholders, not a second failure.
+    fn describe(&self, thrown: &Value<'js>) -> ScriptError {
+        let Some(obj) = thrown.as_object().filter(|_| thrown.is_error()) else {
+            return ScriptError::new("Uncaught", truncate(self.inspect(thrown), MAX_MESSAGE));
+        };
+        let text = |key: &str| -> Option<String> {
+            match obj.get::<_, Value>(key) {
+                Ok(v) => v.as_string().and_then(|s| s.to_string().ok()),
+                Err(_) => {
+                    let _ = self.ctx.catch();
+                    None
+                }
+            }
+        };
+        let name = text("name").unwrap_or_else(|| "Error".to_owned());
+        let message = text("message").unwrap_or_default();
+        let stack = text("stack").filter(|s| !s.is_empty());
+        ScriptError {
+            name: truncate(name, 256),
+            message: truncate(message, MAX_MESSAGE),
+            stack: stack.map(|s| truncate(s, MAX_STACK)),
+            ..ScriptError::default()
+        }
+    }
+
+    fn inspect(&self, value: &Value<'js>) -> String {
+        let inspect = self
+            .ctx
+            .userdata::<PreludeExports>()
+            .map(|p| p.inspect.clone());
+        let text = inspect.and_then(|f| f.call::<_, String>((value.clone(),)).ok());
+        text.unwrap_or_else(|| {
+            let _ = self.ctx.catch();
+            format!("a thrown {}", value.type_name())
+        })
+    }
+}
+
+/// The `line:column` of the first frame in a QuickJS stack (`at file:L:C`).
+fn position(stack: &str) -> (Option<u32>, Option<u32>) {
+    let first = stack
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches(')');
+    let mut parts = first.rsplitn(3, ':');
+    let column = parts.next().and_then(|c| c.parse().ok());
+    let line = parts.next().and_then(|l| l.parse().ok());
+    match (line, column) {
+        (Some(l), Some(c)) => (Some(l), Some(c)),
+        _ => (None, None),
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_come_from_the_first_frame() {
+        assert_eq!(position("    at main.js:3:14\n"), (Some(3), Some(14)));
+        assert_eq!(
+            position("    at f (main.js:1:20)\n    at g"),
+            (Some(1), Some(20))
+        );
+        assert_eq!(position(""), (None, None));
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("héllo".into(), 2), "h…");
+        assert_eq!(truncate("abc".into(), 5), "abc");
+    }
+}

@@ -1,0 +1,59 @@
+//! The watchdog: the runner's own last word on time.
+//!
+//! QuickJS checks its interrupt handler only between bytecode batches, and one
+//! long built-in call (a huge `JSON.parse`, a catastrophic regex inside a
+//! native method) counts as a single step. So a thread independent of the
+//! engine waits until the deadline plus a margin and, if no result frame has
+//! been written by then, writes a `timeout` result and ends the process. The
+//! launcher still keeps its own kill, outside the sandbox, as the final word.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moat_wire::{Outcome, ResultFrame, ScriptError};
+
+use crate::output::FrameWriter;
+
+/// Grace after the deadline before the watchdog acts: long enough for the
+/// engine's own interrupt to win in the normal case.
+pub const MARGIN: Duration = Duration::from_millis(250);
+
+/// Starts the watchdog thread. `expire` runs after the timeout frame is out
+/// (or could not be written); the binary passes a function that exits.
+pub fn spawn(
+    deadline: Instant,
+    timeout_ms: u64,
+    writer: Arc<FrameWriter>,
+    started: Instant,
+    expire: impl FnOnce(Outcome) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            let fire_at = deadline + MARGIN;
+            loop {
+                let now = Instant::now();
+                if now >= fire_at {
+                    break;
+                }
+                std::thread::sleep(fire_at - now);
+            }
+            if writer.is_finished() {
+                return;
+            }
+            let frame = ResultFrame {
+                outcome: Outcome::Timeout,
+                value: None,
+                error: Some(ScriptError::new(
+                    "TimeoutError",
+                    format!("the run exceeded its deadline of {timeout_ms} ms"),
+                )),
+                cpu_ms: crate::cpu_ms(),
+                wall_ms: started.elapsed().as_millis() as u64,
+                heap_peak_bytes: 0,
+            };
+            writer.finish_within(frame, Duration::from_millis(100));
+            expire(Outcome::Timeout);
+        })
+        .expect("spawning the watchdog thread")
+}

@@ -1,0 +1,15 @@
+//! Wire types shared by every part of moat, so that sender and receiver cannot
+//! drift: the job the runner reads on stdin, the frames it writes on stdout,
+//! and the outcomes (with their exit codes) that every later layer reports.
+//!
+//! This crate holds data shapes and their invariants only; it does no I/O.
+
+pub mod frames;
+pub mod job;
+pub mod outcome;
+
+pub use frames::{
+    DecodeError, FileFrame, Frame, LogFrame, LogLevel, ResultFrame, ScriptError, PROTOCOL_VERSION,
+};
+pub use job::{Job, JobError, OutputLimits};
+pub use outcome::Outcome;
