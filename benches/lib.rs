@@ -1,1 +1,58 @@
-//! placeholder
+//! Shared pieces of moat's benchmarks: where the binaries are, the scripts,
+//! and running a script as a process (moat-runner, or node for comparison).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use moat_wire::Job;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A benchmark script's source, from `benches/scripts/`.
+pub fn script(name: &str) -> String {
+    std::fs::read_to_string(root().join("benches/scripts").join(name)).expect("benchmark script")
+}
+
+/// The release `moat-runner` (`just bench` builds it first).
+pub fn runner() -> PathBuf {
+    let path = root().join("target/release/moat-runner");
+    assert!(path.is_file(), "build it first: cargo build --release -p moat-runner");
+    path
+}
+
+/// `node` on PATH, if there is one.
+pub fn node() -> Option<PathBuf> {
+    let out = Command::new("sh").args(["-c", "command -v node"]).output().ok()?;
+    let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+/// Runs `code` through a fresh `moat-runner` process; returns its stdout.
+pub fn run_runner(code: &str) -> Vec<u8> {
+    let mut child = Command::new(runner())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn moat-runner");
+    let job = serde_json::to_vec(&Job::new(code)).expect("job");
+    child.stdin.take().expect("stdin").write_all(&job).expect("write job");
+    let out = child.wait_with_output().expect("runner output");
+    assert!(out.status.success(), "runner failed: {out:?}");
+    out.stdout
+}
+
+/// Runs a script file under node as an ES module; returns its stdout.
+pub fn run_node(node: &PathBuf, name: &str) -> Vec<u8> {
+    let out = Command::new(node)
+        .arg("--input-type=module")
+        .arg("-e")
+        .arg(script(name))
+        .output()
+        .expect("spawn node");
+    assert!(out.status.success(), "node failed: {out:?}");
+    out.stdout
+}

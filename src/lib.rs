@@ -1,0 +1,6 @@
+//! The `moat` command-line program as a library: its commands, and the
+//! rendering of runs for people, kept apart from `main.rs` so they can be tested.
+
+pub mod cli;
+pub mod exec;
+pub mod render;

@@ -1,0 +1,179 @@
+//! How a run looks to a person in a terminal: log lines, saved files and the
+//! closing summary. Pure functions from frames to text, so `moat exec` today
+//! and `moat run` (events over WebSocket) tomorrow print runs the same way.
+
+use moat_wire::{LogFrame, LogLevel, Outcome, ResultFrame};
+
+/// Whether to use ANSI colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Emit colour escapes.
+    pub color: bool,
+}
+
+impl Style {
+    /// Colour when `NO_COLOR` is unset and the stream is a terminal.
+    pub fn detect(is_terminal: bool) -> Self {
+        Self {
+            color: is_terminal && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// Whether a log line belongs on stderr (warnings and errors) rather than stdout.
+pub fn to_stderr(level: LogLevel) -> bool {
+    matches!(level, LogLevel::Warn | LogLevel::Error)
+}
+
+/// One console line: a dim timestamp, then the message coloured by level.
+pub fn log_line(log: &LogFrame, style: Style) -> String {
+    let stamp = style.paint("2", &format!("[{:>6} ms]", log.ts_ms));
+    let msg = match log.level {
+        LogLevel::Debug => style.paint("2", &log.msg),
+        LogLevel::Info => log.msg.clone(),
+        LogLevel::Warn => style.paint("33", &log.msg),
+        LogLevel::Error => style.paint("31", &log.msg),
+    };
+    // Continuation lines line up under the message.
+    let indent = " ".repeat(12);
+    format!("{stamp} {}", msg.replace('\n', &format!("\n{indent}")))
+}
+
+/// A saved file, and where it went (if anywhere).
+pub fn file_line(name: &str, media_type: &str, size: u64, saved_to: Option<&str>, style: Style) -> String {
+    let place = match saved_to {
+        Some(path) => format!("→ {path}"),
+        None => "(not kept: pass --out DIR)".to_owned(),
+    };
+    format!(
+        "{} {name} ({media_type}, {}) {place}",
+        style.paint("36", "file"),
+        human_bytes(size)
+    )
+}
+
+/// The closing lines: outcome, timings, and the value or the error.
+pub fn summary(result: &ResultFrame, style: Style) -> String {
+    let mut out = String::new();
+    let timings = format!(
+        "{} ms wall, {} ms cpu, {} heap peak",
+        result.wall_ms,
+        result.cpu_ms,
+        human_bytes(result.heap_peak_bytes)
+    );
+    let head = if result.outcome == Outcome::Ok {
+        style.paint("32", "✓ ok")
+    } else {
+        style.paint("31", &format!("✗ {}", result.outcome))
+    };
+    out.push_str(&format!("{head} {}\n", style.paint("2", &format!("({timings})"))));
+    if let Some(value) = &result.value {
+        let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
+        out.push_str(&format!("value: {pretty}\n"));
+    }
+    if let Some(e) = &result.error {
+        let mut line = format!("{}: {}", e.name, e.message);
+        if let Some(spec) = &e.specifier {
+            line.push_str(&format!(" [specifier {spec:?}]"));
+        }
+        if let (Some(l), Some(c)) = (e.line, e.column) {
+            line.push_str(&format!(" [line {l}, column {c}]"));
+        }
+        out.push_str(&style.paint("31", &line));
+        out.push('\n');
+        if let Some(stack) = &e.stack {
+            out.push_str(&style.paint("2", stack.trim_end()));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Sizes the way people read them.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_wire::ScriptError;
+
+    const PLAIN: Style = Style { color: false };
+
+    #[test]
+    fn log_lines_keep_multiline_messages_aligned() {
+        let line = log_line(
+            &LogFrame {
+                level: LogLevel::Info,
+                msg: "a\nb".into(),
+                ts_ms: 7,
+            },
+            PLAIN,
+        );
+        assert_eq!(line, "[     7 ms] a\n            b");
+        let red = log_line(
+            &LogFrame {
+                level: LogLevel::Error,
+                msg: "x".into(),
+                ts_ms: 0,
+            },
+            Style { color: true },
+        );
+        assert!(red.contains("\x1b[31mx\x1b[0m"));
+    }
+
+    #[test]
+    fn summaries_say_what_happened() {
+        let ok = ResultFrame {
+            outcome: Outcome::Ok,
+            value: Some(serde_json::json!({"a": 1})),
+            error: None,
+            cpu_ms: 3,
+            wall_ms: 5,
+            heap_peak_bytes: 2048,
+        };
+        let text = summary(&ok, PLAIN);
+        assert!(text.starts_with("✓ ok (5 ms wall, 3 ms cpu, 2.0 KiB heap peak)"));
+        assert!(text.contains("\"a\": 1"));
+        let bad = ResultFrame {
+            outcome: Outcome::SyntaxError,
+            value: None,
+            error: Some(ScriptError {
+                line: Some(2),
+                column: Some(4),
+                ..ScriptError::new("SyntaxError", "unexpected token")
+            }),
+            ..ok
+        };
+        let text = summary(&bad, PLAIN);
+        assert!(text.starts_with("✗ syntax_error"));
+        assert!(text.contains("SyntaxError: unexpected token [line 2, column 4]"));
+    }
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+}
