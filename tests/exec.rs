@@ -13,7 +13,10 @@ fn root() -> &'static Path {
 fn moat(args: &[&str]) -> Output {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_moat"));
     let runner = bin.with_file_name("moat-runner");
-    assert!(runner.is_file(), "build the runner first: cargo build --workspace --bins");
+    assert!(
+        runner.is_file(),
+        "build the runner first: cargo build --workspace --bins"
+    );
     Command::new(bin)
         .args(args)
         .current_dir(root())
@@ -33,7 +36,10 @@ fn hello_prints_logs_value_and_exits_zero() {
     let out = moat(&["exec", "examples/hello.js"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("hello from moat { answer: 42, list: [ 1, 2, 3 ] }"), "{stdout}");
+    assert!(
+        stdout.contains("hello from moat { answer: 42, list: [ 1, 2, 3 ] }"),
+        "{stdout}"
+    );
     assert!(stdout.contains("✓ ok"), "{stdout}");
     assert!(stdout.contains("\"greeting\": \"hello\""), "{stdout}");
     assert!(text(&out.stderr).contains("no OS sandbox"));
@@ -57,7 +63,12 @@ fn json_mode_prints_the_frames_unchanged() {
 #[test]
 fn saved_files_land_in_the_out_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let out = moat(&["exec", "examples/image.js", "--out", dir.path().to_str().unwrap()]);
+    let out = moat(&[
+        "exec",
+        "examples/image.js",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let png = std::fs::read(dir.path().join("mandelbrot.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
@@ -74,7 +85,9 @@ fn a_loop_times_out_with_its_exit_code() {
 #[test]
 fn the_example_whitelist_serves_an_npm_package() {
     assert!(
-        root().join("modules/node_modules/lodash-es/lodash.js").is_file(),
+        root()
+            .join("modules/node_modules/lodash-es/lodash.js")
+            .is_file(),
         "install the example whitelist first: just modules"
     );
     let out = moat(&["exec", "--modules", "modules", "examples/lodash.js"]);

@@ -5,7 +5,16 @@
 //! the limit lives here. A refused allocation sets a flag that the interrupt
 //! handler turns into an uncatchable stop: a script that catches its
 //! out-of-memory error (which may be `null`, with no room for an `Error`) and
-//! keeps allocating is still stopped, as `oom`.
+//! keeps allocating is still stopped, as `oom`. From that first refusal on,
+//! every allocation is refused, so the script reaches the interrupt check
+//! soon instead of copying memory around until the deadline.
+//!
+//! Stopping itself needs memory: QuickJS makes a run stop by throwing an
+//! uncatchable error, and that error is an object it must allocate. With the
+//! heap full, the allocation fails, QuickJS throws `null` instead, and `null`
+//! is catchable, so a script that catches out-of-memory in a loop would run
+//! on to the deadline. Once the run is stopping (see [`HeapStats::stopping`]),
+//! the meter therefore grants a small reserve over the limit.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,12 +22,17 @@ use std::sync::Arc;
 
 use rquickjs::allocator::{Allocator, RustAllocator};
 
+/// Bytes the heap may grow past its limit once the run is stopping: room for
+/// the uncatchable error (and its stack trace) that ends the script.
+pub const STOP_RESERVE: usize = 1024 * 1024;
+
 /// Counters shared between the allocator (owned by the engine) and the runner.
 #[derive(Debug, Default)]
 pub struct HeapStats {
     used: AtomicUsize,
     peak: AtomicUsize,
     exhausted: AtomicBool,
+    stopping: AtomicBool,
 }
 
 impl HeapStats {
@@ -37,19 +51,47 @@ impl HeapStats {
         self.exhausted.load(Ordering::Relaxed)
     }
 
+    /// Grants [`STOP_RESERVE`] over the limit from now on. The engine calls
+    /// this when it is about to stop the script, so that the error that stops
+    /// it can be allocated (only a `prepareStackTrace` hook can run after it).
+    pub fn stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// Counts `by` more bytes if they fit under `limit`.
+    ///
+    /// Once an allocation has been refused the run is doomed, but the engine
+    /// only stops it at its next interrupt check, which can be seconds of
+    /// allocation-heavy work away (every check waits ~10,000 ticks, and a big
+    /// copy is one tick). So until the stop begins every allocation is
+    /// refused: work that needs memory fails at once, and the script reaches
+    /// the check quickly. (Small objects still come from QuickJS's own
+    /// arenas while those have room.)
     fn grow(&self, by: usize, limit: usize) -> bool {
-        let now = self.used.load(Ordering::Relaxed);
-        if now.saturating_add(by) > limit {
+        let limit = if self.stopping.load(Ordering::Relaxed) {
+            limit.saturating_add(STOP_RESERVE)
+        } else if self.exhausted.load(Ordering::Relaxed) {
+            return false;
+        } else {
+            limit
+        };
+        if self.used.load(Ordering::Relaxed).saturating_add(by) > limit {
             self.exhausted.store(true, Ordering::Relaxed);
             return false;
         }
+        self.count(by);
+        true
+    }
+
+    /// Counts `by` more bytes, unchecked: for re-counting what the inner
+    /// allocator actually reserved.
+    fn count(&self, by: usize) {
         // One engine thread allocates; relaxed loads and stores are enough.
-        let now = now + by;
+        let now = self.used.load(Ordering::Relaxed).saturating_add(by);
         self.used.store(now, Ordering::Relaxed);
         if now > self.peak.load(Ordering::Relaxed) {
             self.peak.store(now, Ordering::Relaxed);
         }
-        true
     }
 
     fn shrink(&self, by: usize) {
@@ -93,7 +135,7 @@ unsafe impl Allocator for MeteredAllocator {
         // SAFETY: `ptr` was just returned by the inner allocator.
         let actual = unsafe { RustAllocator::usable_size(ptr) };
         self.stats.shrink(size);
-        self.stats.grow(actual, usize::MAX);
+        self.stats.count(actual);
         ptr
     }
 
@@ -109,7 +151,7 @@ unsafe impl Allocator for MeteredAllocator {
         if !ptr.is_null() {
             // SAFETY: `ptr` was just returned by the inner allocator.
             let actual = unsafe { RustAllocator::usable_size(ptr) };
-            self.stats.grow(actual, usize::MAX);
+            self.stats.count(actual);
         }
         ptr
     }
@@ -148,7 +190,7 @@ unsafe impl Allocator for MeteredAllocator {
         // SAFETY: `new` was just returned by the inner allocator.
         let actual = unsafe { RustAllocator::usable_size(new) };
         self.stats.shrink(old);
-        self.stats.grow(actual, usize::MAX);
+        self.stats.count(actual);
         new
     }
 
@@ -171,12 +213,30 @@ mod tests {
         assert!(stats.used() >= 1000);
         assert!(a.alloc(10_000).is_null());
         assert!(stats.exhausted());
+        // Once exhausted, even what would fit is refused...
+        assert!(a.alloc(16).is_null());
+        // SAFETY: `p` came from `a`; a failed realloc leaves it valid.
+        assert!(unsafe { a.realloc(p, 2000) }.is_null());
+        // ...but shrinking and freeing still work and are counted.
         // SAFETY: `p` came from `a` and is freed once.
-        let p = unsafe { a.realloc(p, 2000) };
+        let p = unsafe { a.realloc(p, 100) };
         assert!(!p.is_null());
-        assert!(stats.peak() >= 2000);
+        assert!(stats.peak() >= 1000);
         // SAFETY: `p` came from `a` and is freed once.
         unsafe { a.dealloc(p) };
         assert_eq!(stats.used(), 0);
+    }
+
+    #[test]
+    fn stopping_grants_the_reserve() {
+        let stats = Arc::new(HeapStats::default());
+        let mut a = MeteredAllocator::new(4096, stats.clone());
+        assert!(a.alloc(8192).is_null());
+        stats.stopping();
+        let p = a.alloc(8192);
+        assert!(!p.is_null());
+        assert!(a.alloc(STOP_RESERVE).is_null());
+        // SAFETY: `p` came from `a` and is freed once.
+        unsafe { a.dealloc(p) };
     }
 }

@@ -21,6 +21,8 @@ use moat_wire::Outcome;
 pub struct FrameWriter {
     sink: Mutex<Box<dyn Write + Send>>,
     finished: AtomicBool,
+    /// The written result's outcome, so the watchdog can exit with its code.
+    outcome: Mutex<Option<Outcome>>,
 }
 
 impl FrameWriter {
@@ -29,6 +31,7 @@ impl FrameWriter {
         Self {
             sink: Mutex::new(sink),
             finished: AtomicBool::new(false),
+            outcome: Mutex::new(None),
         }
     }
 
@@ -74,6 +77,7 @@ impl FrameWriter {
         if self.finished.swap(true, Ordering::SeqCst) {
             return false;
         }
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(result.outcome);
         let line = Frame::Result(result).encode();
         let _ = sink.write_all(&line).and_then(|()| sink.flush());
         true
@@ -82,6 +86,11 @@ impl FrameWriter {
     /// Whether the result frame has been written.
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::SeqCst)
+    }
+
+    /// The outcome of the result frame, once it has been written.
+    pub fn outcome(&self) -> Option<Outcome> {
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -19,7 +19,9 @@ use crate::output::FrameWriter;
 pub const MARGIN: Duration = Duration::from_millis(250);
 
 /// Starts the watchdog thread. `expire` runs after the timeout frame is out
-/// (or could not be written); the binary passes a function that exits.
+/// (or could not be written), or, when the result was already written but the
+/// process is still here (a teardown that hangs), with that result's outcome;
+/// the binary passes a function that exits.
 pub fn spawn(
     deadline: Instant,
     timeout_ms: u64,
@@ -38,7 +40,8 @@ pub fn spawn(
                 }
                 std::thread::sleep(fire_at - now);
             }
-            if writer.is_finished() {
+            if let Some(outcome) = writer.outcome() {
+                expire(outcome);
                 return;
             }
             let frame = ResultFrame {

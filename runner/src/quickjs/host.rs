@@ -88,6 +88,20 @@ fn url_set(href: &str, part: &str, value: &str) -> Option<url::Url> {
     Some(url)
 }
 
+/// A list of strings for the prelude: a prototype-less object with indices
+/// and `length`. An array would be filled by plain property sets, which run
+/// any setter a script has planted on `Array.prototype[0]`.
+fn list<'js>(ctx: &Ctx<'js>, items: Vec<String>) -> Result<Object<'js>> {
+    let obj = Object::new(ctx.clone())?;
+    obj.set_prototype(None)?;
+    let len = items.len();
+    for (i, item) in items.into_iter().enumerate() {
+        obj.set(i as u32, item)?;
+    }
+    obj.set("length", len as u32)?;
+    Ok(obj)
+}
+
 fn level(name: &str) -> LogLevel {
     match name {
         "debug" => LogLevel::Debug,
@@ -158,12 +172,17 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
 
     host.set(
         "urlParse",
-        Function::new(ctx.clone(), |input: String, base: Opt<Value<'js>>| {
-            let base = base
-                .0
-                .and_then(|b| b.as_string().and_then(|s| s.to_string().ok()));
-            url_parse(&input, base.as_deref()).map(|u| url_parts(&u))
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, input: String, base: Opt<Value<'js>>| {
+                let base = base
+                    .0
+                    .and_then(|b| b.as_string().and_then(|s| s.to_string().ok()));
+                url_parse(&input, base.as_deref())
+                    .map(|u| list(&ctx, url_parts(&u)))
+                    .transpose()
+            },
+        )?,
     )?;
 
     host.set(
@@ -171,19 +190,20 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
         Function::new(
             ctx.clone(),
             |ctx: Ctx<'js>, href: String, part: String, value: String| {
-                url_set(&href, &part, &value)
-                    .map(|u| url_parts(&u))
-                    .ok_or_else(|| Exception::throw_type(&ctx, "Invalid URL"))
+                let url = url_set(&href, &part, &value)
+                    .ok_or_else(|| Exception::throw_type(&ctx, "Invalid URL"))?;
+                list(&ctx, url_parts(&url))
             },
         )?,
     )?;
 
     host.set(
         "formParse",
-        Function::new(ctx.clone(), |s: String| {
-            url::form_urlencoded::parse(s.as_bytes())
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, s: String| {
+            let flat = url::form_urlencoded::parse(s.as_bytes())
                 .flat_map(|(k, v)| [k.into_owned(), v.into_owned()])
-                .collect::<Vec<String>>()
+                .collect::<Vec<String>>();
+            list(&ctx, flat)
         })?,
     )?;
 

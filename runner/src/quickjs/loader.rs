@@ -101,6 +101,8 @@ pub struct PreludeExports<'js> {
     pub inspect: Function<'js>,
     /// `moat:files`'s `save`.
     pub save: Function<'js>,
+    /// An Error's `[name, message, stack]`, read without running its getters.
+    pub describe_error: Function<'js>,
 }
 
 // SAFETY: the struct holds only values of the one lifetime 'js, and `Changed`

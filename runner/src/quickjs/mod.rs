@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use moat_wire::{Outcome, ScriptError};
+use rquickjs::context::intrinsic;
 use rquickjs::promise::PromiseState;
 use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Promise, Runtime, Value};
 
@@ -40,7 +41,9 @@ const MAX_STACK: usize = 16 * 1024;
 /// dropped, so the caller can write the result before paying for teardown.
 #[derive(Default)]
 pub struct QuickJs {
-    retired: Option<(Context, Runtime)>,
+    /// The script's context, the serialiser's, and their runtime (dropped in
+    /// that order).
+    retired: Option<(Context, Context, Runtime)>,
 }
 
 /// Rejections not (yet) handled: (promise, reason).
@@ -70,7 +73,13 @@ impl Engine for QuickJs {
             } else if Instant::now() >= deadline {
                 stop.set(Outcome::Timeout);
             }
-            stop.reason().is_some()
+            let stopping = stop.reason().is_some();
+            if stopping {
+                // The uncatchable error QuickJS throws next must fit in the
+                // heap, or it degrades to a catchable `null`.
+                heap.stopping();
+            }
+            stopping
         })));
 
         let rejections: Rejections = Rc::default();
@@ -101,13 +110,32 @@ impl Engine for QuickJs {
         let Ok(context) = Context::full(&rt) else {
             return internal("cannot create the JS context", &stats);
         };
+        // The result is serialised by the JSON.stringify of a second, bare
+        // realm. QuickJS's stringify keeps its cycle-check stack in an array
+        // of the realm the function belongs to; in the script's realm, a
+        // setter planted on Array.prototype[0] would break every result.
+        let Ok(serialiser) = Context::custom::<intrinsic::Json>(&rt) else {
+            return internal("cannot create the JSON context", &stats);
+        };
+        let stringify = serialiser.with(|ctx| {
+            let json: Object = ctx.globals().get("JSON")?;
+            let stringify: Function = json.get("stringify")?;
+            rquickjs::Result::Ok(Persistent::save(&ctx, stringify))
+        });
+        let Ok(stringify) = stringify else {
+            return internal("cannot find JSON.stringify", &stats);
+        };
         let shared = Rc::new(Shared {
             output: host.output.clone(),
             timers: RefCell::new(Timers::default()),
         });
         let mut ending = context.with(|ctx| {
+            let Ok(stringify) = stringify.restore(&ctx) else {
+                return internal("cannot restore JSON.stringify", &stats);
+            };
             let session = Session {
                 ctx: ctx.clone(),
+                stringify,
                 shared: shared.clone(),
                 stop: host.stop.clone(),
                 stats: stats.clone(),
@@ -124,7 +152,7 @@ impl Engine for QuickJs {
             ending
         });
         ending.heap_peak_bytes = stats.peak() as u64;
-        self.retired = Some((context, rt));
+        self.retired = Some((context, serialiser, rt));
         ending
     }
 }
@@ -142,6 +170,8 @@ enum Phase<'js> {
 /// One run inside a context.
 struct Session<'js> {
     ctx: Ctx<'js>,
+    /// The serialiser realm's `JSON.stringify`.
+    stringify: Function<'js>,
     shared: Rc<Shared>,
     stop: Arc<Stop>,
     stats: Arc<HeapStats>,
@@ -180,12 +210,19 @@ impl<'js> Session<'js> {
             if let Some(ending) = self.ending_for_stop() {
                 return ending;
             }
+            let before = std::mem::discriminant(&phase);
             phase = match self.advance(phase) {
                 Ok(next) => next,
-                Err(ending) => return ending,
+                Err(ending) => return *ending,
             };
             if let Some(ending) = self.unhandled_rejection() {
                 return ending;
+            }
+            // A phase that moved on may already have settled its next one (a
+            // plain default export, a sync function): look again before
+            // concluding that nothing is left to do.
+            if std::mem::discriminant(&phase) != before {
+                continue;
             }
             if self.ctx.execute_pending_job() {
                 if let Some(ending) = self.ending_for_stop() {
@@ -233,33 +270,37 @@ impl<'js> Session<'js> {
         }
     }
 
-    /// Moves the phase on when its promise has settled.
-    fn advance(&self, phase: Phase<'js>) -> Result<Phase<'js>, Ending> {
+    /// Moves the phase on when its promise has settled; the ending (boxed:
+    /// it is large) when the script failed on the way.
+    fn advance(&self, phase: Phase<'js>) -> Result<Phase<'js>, Box<Ending>> {
+        let thrown = || Box::new(self.thrown(false));
         match phase {
             Phase::Module(module, promise) => match promise.state() {
                 PromiseState::Pending => Ok(Phase::Module(module, promise)),
-                PromiseState::Rejected => Err(self.rejected(&promise)),
+                PromiseState::Rejected => Err(Box::new(self.rejected(&promise))),
                 PromiseState::Resolved => {
                     let default: Value = module
                         .namespace()
                         .and_then(|ns| ns.get("default"))
-                        .map_err(|_| self.thrown(false))?;
+                        .map_err(|_| thrown())?;
                     let value = match default.as_function() {
-                        Some(f) => f.call::<_, Value>(()).map_err(|_| self.thrown(false))?,
+                        Some(f) => f.call::<_, Value>(()).map_err(|_| thrown())?,
                         None => default,
                     };
+                    // A native promise is watched as it is: adopting it would
+                    // call its `then`, which the script may have replaced.
+                    if let Some(promise) = value.as_promise() {
+                        return Ok(Phase::Default(promise.clone()));
+                    }
                     // Adopt the value (or thenable) into a promise we can watch.
-                    let (adopted, resolve, _) =
-                        self.ctx.promise().map_err(|_| self.thrown(false))?;
-                    resolve
-                        .call::<_, ()>((value,))
-                        .map_err(|_| self.thrown(false))?;
+                    let (adopted, resolve, _) = self.ctx.promise().map_err(|_| thrown())?;
+                    resolve.call::<_, ()>((value,)).map_err(|_| thrown())?;
                     Ok(Phase::Default(adopted))
                 }
             },
             Phase::Default(promise) => match promise.state() {
                 PromiseState::Pending => Ok(Phase::Default(promise)),
-                PromiseState::Rejected => Err(self.rejected(&promise)),
+                PromiseState::Rejected => Err(Box::new(self.rejected(&promise))),
                 PromiseState::Resolved => {
                     let value = promise.result::<Value>().and_then(Result::ok);
                     Ok(Phase::Settled(
@@ -292,8 +333,9 @@ impl<'js> Session<'js> {
 
     /// Serialises the settled value and ends the run `ok`.
     fn finish(&self, value: Value<'js>) -> Ending {
-        let json = match self.ctx.json_stringify(value) {
-            Ok(json) => json,
+        let json = match self.stringify.call::<_, Value>((value,)) {
+            Ok(json) if json.is_undefined() => None,
+            Ok(json) => json.into_string(),
             Err(_) => {
                 let mut ending = self.thrown(false);
                 if ending.outcome == Outcome::Error {
@@ -355,8 +397,15 @@ impl<'js> Session<'js> {
         })?;
         let inspect = exports.get("inspect").map_err(|_| "prelude exports")?;
         let save = exports.get("save").map_err(|_| "prelude exports")?;
+        let describe_error = exports
+            .get("describeError")
+            .map_err(|_| "prelude exports")?;
         self.ctx
-            .store_userdata(PreludeExports { inspect, save })
+            .store_userdata(PreludeExports {
+                inspect,
+                save,
+                describe_error,
+            })
             .map_err(|_| "cannot store prelude exports")?;
         Ok(())
     }
@@ -427,23 +476,26 @@ impl<'js> Session<'js> {
     }
 
     /// Name, message and stack of a thrown value, read without trusting it:
-    /// throwing getters and odd types give placeholders, not a second failure.
+    /// data properties only (a getter could throw, loop or log), through the
+    /// prelude; odd types and failures give placeholders, not a second failure.
     fn describe(&self, thrown: &Value<'js>) -> ScriptError {
-        let Some(obj) = thrown.as_object().filter(|_| thrown.is_error()) else {
+        if !thrown.is_error() {
             return ScriptError::new("Uncaught", truncate(self.inspect(thrown), MAX_MESSAGE));
-        };
-        let text = |key: &str| -> Option<String> {
-            match obj.get::<_, Value>(key) {
-                Ok(v) => v.as_string().and_then(|s| s.to_string().ok()),
-                Err(_) => {
-                    let _ = self.ctx.catch();
-                    None
-                }
-            }
-        };
-        let name = text("name").unwrap_or_else(|| "Error".to_owned());
-        let message = text("message").unwrap_or_default();
-        let stack = text("stack").filter(|s| !s.is_empty());
+        }
+        let describe = self
+            .ctx
+            .userdata::<PreludeExports>()
+            .map(|p| p.describe_error.clone());
+        let parts = describe
+            .and_then(|f| f.call::<_, Vec<Option<String>>>((thrown.clone(),)).ok())
+            .unwrap_or_else(|| {
+                let _ = self.ctx.catch();
+                Vec::new()
+            });
+        let part = |i: usize| parts.get(i).cloned().flatten();
+        let name = part(0).unwrap_or_else(|| "Error".to_owned());
+        let message = part(1).unwrap_or_default();
+        let stack = part(2).filter(|s| !s.is_empty());
         ScriptError {
             name: truncate(name, 256),
             message: truncate(message, MAX_MESSAGE),

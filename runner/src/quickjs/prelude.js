@@ -84,18 +84,25 @@
   const DataViewByteLength = getter(DataView.prototype, 'byteLength');
   const WeakMapHas = uncurry(WeakMap.prototype.has);
   const WeakSetHas = uncurry(WeakSet.prototype.has);
+  // QuickJS keeps an error's stack behind a native accessor on
+  // Error.prototype, not in an own property; captured here so a script cannot
+  // swap it. It runs no script code (prepareStackTrace runs at construction).
+  const ErrorStackDesc = ObjectGetOwnPropertyDescriptor(Error.prototype, 'stack');
+  const ErrorStack = ErrorStackDesc && typeof ErrorStackDesc.get === 'function' ? uncurry(ErrorStackDesc.get) : undefined;
 
   // No threads here: shared memory would only offer a way to block forever.
   delete globalThis.Atomics;
   delete globalThis.SharedArrayBuffer;
 
+  // Descriptors have no prototype: defineProperty reads `get`, `set` and the
+  // rest through the prototype chain, where a script may plant getters.
   const define = (obj, name, value) =>
-    ReflectDefineProperty(obj, name, { value, writable: true, configurable: true, enumerable: false });
+    ReflectDefineProperty(obj, name, { __proto__: null, value, writable: true, configurable: true, enumerable: false });
 
   // Arrays built here are written by index only, with a fresh list, so a
   // setter planted on Array.prototype never sees them.
   const push = (list, value) => {
-    ReflectDefineProperty(list, list.length, { value, writable: true, enumerable: true, configurable: true });
+    ReflectDefineProperty(list, list.length, { __proto__: null, value, writable: true, enumerable: true, configurable: true });
   };
   const join = (list, sep) => {
     let out = '';
@@ -168,10 +175,14 @@
     return isIdentifier(key) ? key : quote(key);
   };
 
+  // Walking into a proxy (its prototype, its descriptors) runs its traps.
+  const isProxy = (v) => host.proxyTarget(v) !== undefined;
+
   // The class name from a data-property `constructor.name`, never a getter.
   const className = (obj) => {
     let proto = tryCall(() => ReflectGetPrototypeOf(obj), null);
     for (let hops = 0; proto !== null && hops < 32; hops++) {
+      if (isProxy(proto)) return 'Object';
       const desc = tryCall(() => ObjectGetOwnPropertyDescriptor(proto, 'constructor'), undefined);
       if (desc && isData(desc) && typeof own(desc, 'value') === 'function') {
         const n = tryCall(() => ObjectGetOwnPropertyDescriptor(own(desc, 'value'), 'name'), undefined);
@@ -182,14 +193,18 @@
     return proto === null ? null : 'Object';
   };
 
-  const isError = (v) => ObjectToString(v) === '[object Error]';
+  // Error.isError reads the internal slot; Object.prototype.toString would
+  // run a script's Symbol.toStringTag getter.
+  const ErrorIsError = Error.isError;
+  const isError = (v) => (ErrorIsError ? ErrorIsError(v) : ObjectToString(v) === '[object Error]');
 
   const functionLabel = (fn) => {
     const n = tryCall(() => ObjectGetOwnPropertyDescriptor(fn, 'name'), undefined);
     const name = n && typeof own(n, 'value') === 'string' ? own(n, 'value') : '';
     const src = tryCall(() => FunctionToString(fn), '');
     const kind = StringIndexOf(src, 'class') === 0 ? 'class' : 'Function';
-    return '[' + kind + (name ? ': ' + name : kind === 'class' ? ' (anonymous)' : ' (anonymous)') + ']';
+    // Node's labels: [Function: f], [Function (anonymous)], [class K], [class (anonymous)].
+    return '[' + kind + (name ? (kind === 'class' ? ' ' : ': ') + name : ' (anonymous)') + ']';
   };
 
   function inspect(value, opts) {
@@ -392,14 +407,22 @@
     return tag + '(' + len + ') ' + (items.length ? wrap('[', items, ']', depth) : '[]');
   }
 
+  // An error's stack: an own data property if the script set one (an own
+  // accessor is the script's code, so it is not called), else the engine's.
+  function errorStack(e) {
+    const d = tryCall(() => ObjectGetOwnPropertyDescriptor(e, 'stack'), undefined);
+    if (d !== undefined) return isData(d) && typeof own(d, 'value') === 'string' ? own(d, 'value') : '';
+    const s = ErrorStack === undefined ? '' : tryCall(() => ErrorStack(e), '');
+    return typeof s === 'string' ? s : '';
+  }
+
   function formatError(e) {
-    const stackDesc = tryCall(() => ObjectGetOwnPropertyDescriptor(e, 'stack'), undefined);
     const head = tryCall(() => {
       const n = dataProp(e, 'name');
       const m = dataProp(e, 'message');
       return (typeof n === 'string' ? n : 'Error') + (typeof m === 'string' && m !== '' ? ': ' + m : '');
     }, 'Error');
-    const stack = stackDesc && typeof own(stackDesc, 'value') === 'string' ? own(stackDesc, 'value') : '';
+    const stack = errorStack(e);
     return stack ? head + '\n' + trimEnd(stack) : head;
   }
 
@@ -407,6 +430,7 @@
   function dataProp(obj, key) {
     let o = obj;
     for (let hops = 0; o !== null && hops < 32; hops++) {
+      if (isProxy(o)) return undefined;
       const d = ObjectGetOwnPropertyDescriptor(o, key);
       if (d) return own(d, 'value');
       o = ReflectGetPrototypeOf(o);
@@ -497,8 +521,10 @@
   method('warn', (...args) => emit('warn', args));
   method('error', (...args) => emit('error', args));
   method('trace', (...args) => {
-    const s = ObjectGetOwnPropertyDescriptor(new Error(), 'stack');
-    const stack = s && typeof own(s, 'value') === 'string' ? '\n' + trimEnd(own(s, 'value')) : '';
+    // The first frame is this function; Node's trace starts at its caller.
+    const s = errorStack(new Error());
+    const nl = StringIndexOf(s, '\n');
+    const stack = nl === -1 ? '' : '\n' + trimEnd(StringSlice(s, nl + 1));
     emit('error', ['Trace: ' + format(args) + stack]);
   });
   method('dir', (v) => emit('info', [inspect(v)]));
@@ -667,7 +693,9 @@
       name = StringCtor(name);
       const kept = [];
       for (let i = 0; i < this.#list.length; i++) {
-        const [k, v] = this.#list[i];
+        // Indexed, not destructured: destructuring runs Array.prototype's iterator.
+        const k = this.#list[i][0];
+        const v = this.#list[i][1];
         if (k !== name || (value !== undefined && v !== StringCtor(value))) push(kept, this.#list[i]);
       }
       this.#list = kept;
@@ -751,13 +779,14 @@
     #params;
     constructor(input, base = undefined) {
       const parts = host.urlParse(StringToWellFormed(StringCtor(input)), base === undefined ? undefined : StringToWellFormed(StringCtor(base)));
-      if (parts === null) throw new TypeErrorCtor('Invalid URL: ' + StringCtor(input));
+      // The host answers `undefined` (Rust's None) for an invalid URL.
+      if (parts === undefined) throw new TypeErrorCtor('Invalid URL: ' + StringCtor(input));
       this.#parts = parts;
       this.#params = new URLSearchParams();
       URLSearchParams[searchParamsUpdate](this.#params, this, parts[SEARCH]);
     }
     static canParse(input, base = undefined) {
-      return host.urlParse(StringCtor(input), base === undefined ? undefined : StringCtor(base)) !== null;
+      return host.urlParse(StringCtor(input), base === undefined ? undefined : StringCtor(base)) !== undefined;
     }
     static parse(input, base = undefined) {
       try {
@@ -775,7 +804,7 @@
     }
     get href() { return this.#parts[HREF]; }
     set href(v) {
-      if (host.urlParse(StringCtor(v), undefined) === null) throw new TypeErrorCtor('Invalid URL: ' + StringCtor(v));
+      if (host.urlParse(StringCtor(v), undefined) === undefined) throw new TypeErrorCtor('Invalid URL: ' + StringCtor(v));
       this.#set('href', v);
     }
     get origin() { return this.#parts[ORIGIN]; }
@@ -864,8 +893,8 @@
       const name = dataProp(v, 'name');
       const Ctor = ERROR_TYPES[name] || Error;
       const out = remember(memory, v, new Ctor(StringCtor(dataProp(v, 'message') ?? '')));
-      const stack = ObjectGetOwnPropertyDescriptor(v, 'stack');
-      if (stack && typeof own(stack, 'value') === 'string') define(out, 'stack', own(stack, 'value'));
+      const stack = errorStack(v);
+      if (stack) define(out, 'stack', stack);
       return out;
     }
     if (ObjectToString(v) === '[object Boolean]' || ObjectToString(v) === '[object Number]' || ObjectToString(v) === '[object String]') {
@@ -882,7 +911,7 @@
       if (typeof key !== 'string' || (isArr && key === 'length')) continue;
       const d = ObjectGetOwnPropertyDescriptor(v, key);
       if (!d || !own(d, 'enumerable')) continue;
-      ReflectDefineProperty(out, key, { value: cloneValue(v[key], memory), writable: true, enumerable: true, configurable: true });
+      ReflectDefineProperty(out, key, { __proto__: null, value: cloneValue(v[key], memory), writable: true, enumerable: true, configurable: true });
     }
     return out;
   }
@@ -933,5 +962,14 @@
     return ObjectFreeze({ name, type, size: bytes.length });
   }
 
-  return { inspect, save };
+  // What the result frame says about a thrown Error: [name, message, stack],
+  // from data properties and the engine's stack only (null where there is
+  // none), so no getter of the script's runs while the run is ending.
+  function describeError(e) {
+    const n = tryCall(() => dataProp(e, 'name'), undefined);
+    const m = tryCall(() => dataProp(e, 'message'), undefined);
+    return [typeof n === 'string' ? n : null, typeof m === 'string' ? m : null, errorStack(e)];
+  }
+
+  return { inspect, save, describeError };
 })

@@ -1,0 +1,2 @@
+// Not whitelisted: reachable only by escaping a module's directory.
+export default 'SECRET';
