@@ -20,13 +20,19 @@ pub fn script(name: &str) -> String {
 /// The release `moat-runner` (`just bench` builds it first).
 pub fn runner() -> PathBuf {
     let path = root().join("target/release/moat-runner");
-    assert!(path.is_file(), "build it first: cargo build --release -p moat-runner");
+    assert!(
+        path.is_file(),
+        "build it first: cargo build --release -p moat-runner"
+    );
     path
 }
 
 /// `node` on PATH, if there is one.
 pub fn node() -> Option<PathBuf> {
-    let out = Command::new("sh").args(["-c", "command -v node"]).output().ok()?;
+    let out = Command::new("sh")
+        .args(["-c", "command -v node"])
+        .output()
+        .ok()?;
     let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
     (!path.is_empty()).then(|| PathBuf::from(path))
 }
@@ -39,7 +45,12 @@ pub fn run_runner(code: &str) -> Vec<u8> {
         .spawn()
         .expect("spawn moat-runner");
     let job = serde_json::to_vec(&Job::new(code)).expect("job");
-    child.stdin.take().expect("stdin").write_all(&job).expect("write job");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&job)
+        .expect("write job");
     let out = child.wait_with_output().expect("runner output");
     assert!(out.status.success(), "runner failed: {out:?}");
     out.stdout

@@ -34,9 +34,10 @@ fn engine(c: &mut Criterion) {
         })
     });
     let hello = script("hello.js");
-    c.bench_function("run hello in process (runtime, prelude, module, frames)", |b| {
-        b.iter(|| assert_eq!(in_process(&hello), Outcome::Ok))
-    });
+    c.bench_function(
+        "run hello in process (runtime, prelude, module, frames)",
+        |b| b.iter(|| assert_eq!(in_process(&hello), Outcome::Ok)),
+    );
     let cpu = script("cpu.js");
     c.bench_function("run cpu.js in process", |b| {
         b.iter(|| assert_eq!(in_process(&cpu), Outcome::Ok))
@@ -45,11 +46,15 @@ fn engine(c: &mut Criterion) {
 
 fn processes(c: &mut Criterion) {
     let mut group = c.benchmark_group("process start to result");
-    group.sample_size(30).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(8));
     let node = node();
     for name in ["hello.js", "cpu.js"] {
         let code = script(name);
-        group.bench_function(format!("moat-runner {name}"), |b| b.iter(|| run_runner(&code)));
+        group.bench_function(format!("moat-runner {name}"), |b| {
+            b.iter(|| run_runner(&code))
+        });
         if let Some(node) = &node {
             group.bench_function(format!("node {name}"), |b| b.iter(|| run_node(node, name)));
         }

@@ -144,13 +144,18 @@ pub fn exec(config: &ExecConfig) -> Result<Outcome, ExecError> {
 }
 
 /// Reads frames until the result (or the end), printing each as it arrives.
-fn print_frames(mut reader: impl BufRead, config: &ExecConfig) -> Result<Option<ResultFrame>, ExecError> {
+fn print_frames(
+    mut reader: impl BufRead,
+    config: &ExecConfig,
+) -> Result<Option<ResultFrame>, ExecError> {
     let out_style = Style::detect(std::io::stdout().is_terminal());
     let err_style = Style::detect(std::io::stderr().is_terminal());
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = (&mut reader).take(MAX_LINE_BYTES).read_until(b'\n', &mut line)?;
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES)
+            .read_until(b'\n', &mut line)?;
         if n == 0 {
             return Ok(None);
         }
@@ -164,7 +169,8 @@ fn print_frames(mut reader: impl BufRead, config: &ExecConfig) -> Result<Option<
         if config.json {
             std::io::stdout().write_all(&line)?;
         }
-        let frame = Frame::decode(&line[..line.len() - 1]).map_err(|e| ExecError::Protocol(e.to_string()))?;
+        let frame = Frame::decode(&line[..line.len() - 1])
+            .map_err(|e| ExecError::Protocol(e.to_string()))?;
         match frame {
             Frame::Log(log) if !config.json => {
                 if render::to_stderr(log.level) {
@@ -182,7 +188,13 @@ fn print_frames(mut reader: impl BufRead, config: &ExecConfig) -> Result<Option<
                     let shown = saved.as_ref().map(|p| p.display().to_string());
                     println!(
                         "{}",
-                        render::file_line(&file.name, &file.media_type, file.size, shown.as_deref(), out_style)
+                        render::file_line(
+                            &file.name,
+                            &file.media_type,
+                            file.size,
+                            shown.as_deref(),
+                            out_style
+                        )
                     );
                 }
             }
@@ -200,7 +212,9 @@ fn print_frames(mut reader: impl BufRead, config: &ExecConfig) -> Result<Option<
 /// Writes one file into `dir`, re-checking the name: the runner's word is not enough.
 fn save_file(dir: &Path, name: &str, data: &str) -> Result<PathBuf, ExecError> {
     if !moat_wire::job::valid_filename(name) {
-        return Err(ExecError::Protocol(format!("file name {name:?} has path parts")));
+        return Err(ExecError::Protocol(format!(
+            "file name {name:?} has path parts"
+        )));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data)
@@ -217,8 +231,14 @@ mod tests {
     #[test]
     fn file_names_are_checked_again_before_writing() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(save_file(dir.path(), "../evil", "AA=="), Err(ExecError::Protocol(_))));
-        assert!(matches!(save_file(dir.path(), "a.bin", "not base64!"), Err(ExecError::Protocol(_))));
+        assert!(matches!(
+            save_file(dir.path(), "../evil", "AA=="),
+            Err(ExecError::Protocol(_))
+        ));
+        assert!(matches!(
+            save_file(dir.path(), "a.bin", "not base64!"),
+            Err(ExecError::Protocol(_))
+        ));
         let path = save_file(dir.path(), "a.bin", "AAEC").unwrap();
         assert_eq!(std::fs::read(path).unwrap(), vec![0, 1, 2]);
     }

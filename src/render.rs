@@ -48,7 +48,13 @@ pub fn log_line(log: &LogFrame, style: Style) -> String {
 }
 
 /// A saved file, and where it went (if anywhere).
-pub fn file_line(name: &str, media_type: &str, size: u64, saved_to: Option<&str>, style: Style) -> String {
+pub fn file_line(
+    name: &str,
+    media_type: &str,
+    size: u64,
+    saved_to: Option<&str>,
+    style: Style,
+) -> String {
     let place = match saved_to {
         Some(path) => format!("→ {path}"),
         None => "(not kept: pass --out DIR)".to_owned(),
@@ -74,7 +80,10 @@ pub fn summary(result: &ResultFrame, style: Style) -> String {
     } else {
         style.paint("31", &format!("✗ {}", result.outcome))
     };
-    out.push_str(&format!("{head} {}\n", style.paint("2", &format!("({timings})"))));
+    out.push_str(&format!(
+        "{head} {}\n",
+        style.paint("2", &format!("({timings})"))
+    ));
     if let Some(value) = &result.value {
         let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
         out.push_str(&format!("value: {pretty}\n"));
