@@ -50,7 +50,7 @@ fn processes(c: &mut Criterion) {
         .sample_size(30)
         .measurement_time(Duration::from_secs(8));
     let node = node();
-    for name in ["hello.js", "cpu.js"] {
+    for name in ["hello.js", "cpu.js", "fib.js"] {
         let code = script(name);
         group.bench_function(format!("moat-runner {name}"), |b| {
             b.iter(|| run_runner(&code))
