@@ -7,13 +7,16 @@ default:
     @just --list
 
 # Install what this machine lacks (system packages, Rust components, npm modules).
-deps:
+deps: && modules
     bash scripts/deps.sh
-    @just modules
 
 # Install the example module whitelist's npm packages (modules/node_modules).
 modules:
     cd modules && npm ci --no-audit --no-fund --loglevel=error
+
+# Build the sandbox's read-only rootfs (static runner + whitelist) in .run/rootfs.
+rootfs: modules
+    bash scripts/rootfs.sh .run/rootfs
 
 # Build every binary, optimised.
 build:
@@ -33,8 +36,9 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# The whole suite: lints, then every test (unit, corpus, end to end).
-test: deps lint
+# The whole suite: lints, then every test (unit, corpus, end to end). The
+# sandbox tests start their own containerd (as root) in temporary directories.
+test: deps lint rootfs
     cargo build --workspace --bins
     cargo test --workspace
 

@@ -7,6 +7,12 @@ need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 command -v cc >/dev/null || need_apt+=(gcc)
+# containerd-client's build compiles containerd's protos.
+command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+# The sandbox: containerd with runc's v2 shim, running runsc (gVisor).
+command -v containerd >/dev/null || need_apt+=(containerd)
+command -v runc >/dev/null || need_apt+=(runc)
+command -v runsc >/dev/null || need_apt+=(runsc)
 
 if ((${#need_apt[@]})); then
   echo "deps: installing ${need_apt[*]}"

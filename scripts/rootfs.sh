@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the sandbox's read-only root filesystem: the statically linked
+# moat-runner, the module whitelist, and empty mount points. Nothing else of
+# the host goes in.
+#
+#   scripts/rootfs.sh [OUT_DIR]   # default .run/rootfs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(realpath -m "${1:-.run/rootfs}")
+target=x86_64-unknown-linux-gnu
+
+# Static glibc build: the rootfs has no libc to link against. --target keeps
+# these flags away from build scripts and the host build's cache.
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --release --quiet -p moat-runner --target "$target"
+
+rm -rf "$out.new"
+mkdir -p "$out.new"/{proc,dev,tmp,modules}
+install -m 0555 "target/$target/release/moat-runner" "$out.new/moat-runner"
+if [[ -d modules/node_modules ]]; then
+  cp -r modules/modules.json modules/node_modules "$out.new/modules/"
+else
+  echo '{}' >"$out.new/modules/modules.json"
+fi
+chmod -R a+rX,go-w "$out.new"
+rm -rf "$out"
+mv "$out.new" "$out"
+echo "$out"

@@ -1,0 +1,308 @@
+//! The launcher's view of the runner's stdout: hostile bytes until proven
+//! otherwise. The decoder accepts only whole, valid, versioned frames within
+//! caps, re-checks every file (name, base64, declared size, type sniffed from
+//! content), and allows nothing after the result. The first violation poisons
+//! the stream: the run ends as `protocol_error`, and the caller keeps draining
+//! the pipe without looking, so the sandbox never blocks on a full pipe.
+
+use base64::Engine as _;
+use moat_wire::{Frame, LogFrame, ResultFrame};
+
+use crate::sniff;
+
+/// Caps on what one run's output may hold. They sit above the runner's own
+/// caps, so only a runner that was subverted reaches them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Longest line, newline excluded.
+    pub max_frame_bytes: usize,
+    /// All lines together.
+    pub max_total_bytes: u64,
+    /// Files per run.
+    pub max_files: u32,
+    /// Decoded bytes in one file.
+    pub max_file_bytes: u64,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        let limits = moat_wire::OutputLimits::default();
+        Self {
+            // A file frame carries base64 (4/3 of the bytes) plus JSON around it.
+            max_frame_bytes: (limits.max_file_bytes as usize / 3 + 1) * 4 + 64 * 1024,
+            max_total_bytes: limits.max_total_file_bytes * 4 / 3
+                + limits.max_log_bytes * 2
+                + 8 * 1024 * 1024,
+            max_files: limits.max_files as u32,
+            max_file_bytes: limits.max_file_bytes,
+        }
+    }
+}
+
+/// A frame that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Accepted {
+    /// A console line.
+    Log(LogFrame),
+    /// A file, decoded, with the type its bytes support.
+    File {
+        /// A plain file name.
+        name: String,
+        /// The type to store it under.
+        media_type: String,
+        /// The content.
+        data: Vec<u8>,
+    },
+    /// The run's end.
+    Result(ResultFrame),
+}
+
+/// Why the stream was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    /// A line longer than [`Caps::max_frame_bytes`].
+    #[error("a frame is longer than {0} bytes")]
+    FrameTooLarge(usize),
+    /// More output than [`Caps::max_total_bytes`].
+    #[error("output is over {0} bytes")]
+    TotalTooLarge(u64),
+    /// Not a valid frame of this protocol version.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Anything after the result frame.
+    #[error("output after the result frame")]
+    AfterResult,
+    /// A file name with path parts or control characters.
+    #[error("file name {0:?} is not a plain name")]
+    FileName(String),
+    /// A file over the caps, or whose size does not match its data.
+    #[error("file {0:?} breaks the file caps or misstates its size")]
+    FileSize(String),
+    /// More than [`Caps::max_files`] files, or one name twice.
+    #[error("too many files, or a file name repeated")]
+    Files,
+}
+
+/// Splits the runner's stdout into frames and checks each.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    caps: Caps,
+    line: Vec<u8>,
+    total: u64,
+    files: Vec<String>,
+    finished: bool,
+    poisoned: bool,
+}
+
+impl FrameDecoder {
+    /// A decoder for one run.
+    pub fn new(caps: Caps) -> Self {
+        Self {
+            caps,
+            line: Vec::new(),
+            total: 0,
+            files: Vec::new(),
+            finished: false,
+            poisoned: false,
+        }
+    }
+
+    /// Whether the result frame has been accepted.
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Feeds a chunk of stdout; returns the frames it completed, or the first
+    /// violation (after which everything is ignored).
+    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<Vec<Accepted>, Violation> {
+        let mut out = Vec::new();
+        if self.poisoned {
+            return Ok(out);
+        }
+        let result = (|| {
+            self.total += chunk.len() as u64;
+            if self.total > self.caps.max_total_bytes {
+                return Err(Violation::TotalTooLarge(self.caps.max_total_bytes));
+            }
+            while !chunk.is_empty() {
+                let (part, rest, complete) = match chunk.iter().position(|b| *b == b'\n') {
+                    Some(i) => (&chunk[..i], &chunk[i + 1..], true),
+                    None => (chunk, &[][..], false),
+                };
+                if self.line.len() + part.len() > self.caps.max_frame_bytes {
+                    return Err(Violation::FrameTooLarge(self.caps.max_frame_bytes));
+                }
+                self.line.extend_from_slice(part);
+                chunk = rest;
+                if complete {
+                    let line = std::mem::take(&mut self.line);
+                    out.push(self.accept(&line)?);
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(out),
+            Err(v) => {
+                self.poisoned = true;
+                Err(v)
+            }
+        }
+    }
+
+    /// Called at end of stream: a partial last line is a violation.
+    pub fn finish(&mut self) -> Result<(), Violation> {
+        if !self.poisoned && !self.line.is_empty() {
+            self.poisoned = true;
+            return Err(Violation::Malformed("output ended mid-frame".into()));
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, line: &[u8]) -> Result<Accepted, Violation> {
+        if self.finished {
+            return Err(Violation::AfterResult);
+        }
+        let frame = Frame::decode(line).map_err(|e| Violation::Malformed(e.to_string()))?;
+        Ok(match frame {
+            Frame::Log(log) => Accepted::Log(log),
+            Frame::Result(result) => {
+                self.finished = true;
+                Accepted::Result(result)
+            }
+            Frame::File(file) => {
+                if !moat_wire::job::valid_filename(&file.name) {
+                    return Err(Violation::FileName(file.name));
+                }
+                if self.files.len() as u32 >= self.caps.max_files || self.files.contains(&file.name)
+                {
+                    return Err(Violation::Files);
+                }
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(file.data.as_bytes())
+                    .map_err(|e| Violation::Malformed(format!("file {:?}: {e}", file.name)))?;
+                if data.len() as u64 != file.size || file.size > self.caps.max_file_bytes {
+                    return Err(Violation::FileSize(file.name));
+                }
+                self.files.push(file.name.clone());
+                Accepted::File {
+                    media_type: sniff::settle(&file.media_type, &data),
+                    name: file.name,
+                    data,
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_wire::{FileFrame, LogLevel, Outcome};
+
+    fn log(msg: &str) -> Vec<u8> {
+        Frame::Log(LogFrame {
+            level: LogLevel::Info,
+            msg: msg.into(),
+            ts_ms: 1,
+        })
+        .encode()
+    }
+
+    fn file(name: &str, media_type: &str, data: &[u8], size: u64) -> Vec<u8> {
+        Frame::File(FileFrame {
+            name: name.into(),
+            media_type: media_type.into(),
+            size,
+            data: base64::engine::general_purpose::STANDARD.encode(data),
+        })
+        .encode()
+    }
+
+    fn result() -> Vec<u8> {
+        Frame::Result(ResultFrame {
+            outcome: Outcome::Ok,
+            value: None,
+            error: None,
+            cpu_ms: 0,
+            wall_ms: 0,
+            heap_peak_bytes: 0,
+        })
+        .encode()
+    }
+
+    #[test]
+    fn frames_split_across_chunks_are_reassembled() {
+        let mut d = FrameDecoder::new(Caps::default());
+        let mut bytes = log("a");
+        bytes.extend(log("b"));
+        bytes.extend(result());
+        let mut got = Vec::new();
+        for chunk in bytes.chunks(7) {
+            got.extend(d.feed(chunk).unwrap());
+        }
+        assert_eq!(got.len(), 3);
+        assert!(matches!(&got[1], Accepted::Log(l) if l.msg == "b"));
+        assert!(d.finished());
+        d.finish().unwrap();
+    }
+
+    #[test]
+    fn hostile_streams_are_refused() {
+        let caps = Caps {
+            max_frame_bytes: 100,
+            ..Caps::default()
+        };
+        let mut d = FrameDecoder::new(caps);
+        assert_eq!(d.feed(&[b'x'; 101]), Err(Violation::FrameTooLarge(100)));
+        assert_eq!(d.feed(&log("ignored after poison")), Ok(vec![]));
+
+        let mut d = FrameDecoder::new(Caps::default());
+        assert!(matches!(
+            d.feed(b"{\"v\":1,\"t\":\"exec\"}\n"),
+            Err(Violation::Malformed(_))
+        ));
+
+        let mut d = FrameDecoder::new(Caps::default());
+        d.feed(&result()).unwrap();
+        assert_eq!(d.feed(&log("late")), Err(Violation::AfterResult));
+
+        let mut d = FrameDecoder::new(Caps::default());
+        assert!(matches!(
+            d.feed(&file("../x", "text/plain", b"x", 1)),
+            Err(Violation::FileName(_))
+        ));
+        let mut d = FrameDecoder::new(Caps::default());
+        assert!(matches!(
+            d.feed(&file("x", "text/plain", b"xyz", 1)),
+            Err(Violation::FileSize(_))
+        ));
+        let mut d = FrameDecoder::new(Caps {
+            max_total_bytes: 10,
+            ..Caps::default()
+        });
+        assert_eq!(d.feed(&log("too much")), Err(Violation::TotalTooLarge(10)));
+
+        let mut d = FrameDecoder::new(Caps::default());
+        d.feed(b"{\"v\":1").unwrap();
+        assert!(d.finish().is_err());
+    }
+
+    #[test]
+    fn files_get_the_type_their_bytes_support() {
+        let mut d = FrameDecoder::new(Caps::default());
+        let got = d
+            .feed(&file(
+                "x.png",
+                "image/png",
+                b"<script>alert(1)</script>",
+                25,
+            ))
+            .unwrap();
+        assert!(matches!(&got[0], Accepted::File { media_type, .. } if media_type == "text/plain"));
+        assert_eq!(
+            d.feed(&file("x.png", "image/png", b"again", 5)),
+            Err(Violation::Files)
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! One whole run in one sandbox: create, start, send the job, decode the
+//! output as it comes, enforce the deadline from outside, destroy.
+//!
+//! The launcher's deadline is the job's plus a grace period: the runner's own
+//! deadline and watchdog should always win, so reaching this one means the
+//! runner could not stop itself (or was made not to), and the sandbox is
+//! killed. What the run ends as is decided here, from what was seen: a
+//! protocol violation, our kill, the runner's result frame, or an exit
+//! without one (137 with no kill of ours is the cgroup's OOM killer).
+
+use std::time::{Duration, Instant};
+
+use moat_wire::{Job, Outcome, ResultFrame, ScriptError};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+use crate::frames::{Accepted, Caps, FrameDecoder, Violation};
+use crate::sandbox::{Exit, SandboxError, Sandboxes};
+use crate::spec::Limits;
+
+/// How much of the runner's stderr is kept for operators.
+const MAX_STDERR: usize = 16 * 1024;
+
+/// Settings for runs, beyond the job itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSettings {
+    /// Caps on the runner's output.
+    pub caps: Caps,
+    /// Time past the job's deadline before the sandbox is killed.
+    pub grace: Duration,
+    /// CPU quota per sandbox, microseconds per 100 ms.
+    pub cpu_quota_us: i64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            caps: Caps::default(),
+            grace: Duration::from_secs(2),
+            cpu_quota_us: 100_000,
+        }
+    }
+}
+
+/// What happened, for the final record and the metrics.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The run's result: the runner's own, or one the launcher wrote.
+    pub result: ResultFrame,
+    /// Frames accepted before the result (logs and files).
+    pub frames: u64,
+    /// The process's exit, when it was seen.
+    pub exit: Option<Exit>,
+    /// The protocol violation, if any.
+    pub violation: Option<Violation>,
+    /// The start of the runner's stderr, for operators (never shown to users).
+    pub stderr: String,
+    /// Container and task creation.
+    pub create: Duration,
+    /// Task start.
+    pub start: Duration,
+    /// Kill, task and container deletion.
+    pub teardown: Duration,
+}
+
+/// Runs `job` in a fresh sandbox, sending each accepted log and file frame to
+/// `frames` as it arrives. The sandbox is destroyed whatever happened.
+pub async fn run_job(
+    sandboxes: &Sandboxes,
+    job: &Job,
+    settings: &RunSettings,
+    frames: mpsc::Sender<Accepted>,
+) -> Result<RunReport, SandboxError> {
+    let began = Instant::now();
+    let limits = Limits::for_job(job.memory_mb, settings.cpu_quota_us);
+    let mut sandbox = sandboxes.create(&limits).await?;
+    let create = sandbox.create_time();
+
+    let mut stdout = sandbox.take_stdout().expect("a new sandbox has stdout");
+    let mut stderr = sandbox.take_stderr().expect("a new sandbox has stderr");
+    let caps = settings.caps;
+    // Read stdout until EOF whatever it holds: a sandbox blocked on a full
+    // pipe would hang until its deadline.
+    let reader = tokio::spawn(async move {
+        let mut decoder = FrameDecoder::new(caps);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut result = None;
+        let mut violation = None;
+        let mut count = 0u64;
+        loop {
+            let n = match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if violation.is_some() {
+                continue;
+            }
+            match decoder.feed(&buf[..n]) {
+                Ok(accepted) => {
+                    for frame in accepted {
+                        match frame {
+                            Accepted::Result(r) => result = Some(r),
+                            other => {
+                                count += 1;
+                                let _ = frames.send(other).await;
+                            }
+                        }
+                    }
+                }
+                Err(v) => violation = Some(v),
+            }
+        }
+        if violation.is_none() {
+            violation = decoder.finish().err();
+        }
+        (result, violation, count)
+    });
+    let errors = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        let mut buf = vec![0u8; 8 * 1024];
+        while let Ok(n) = stderr.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let room = MAX_STDERR.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    });
+
+    let outcome = async {
+        let t = Instant::now();
+        sandbox.start().await?;
+        let start = t.elapsed();
+        let job_bytes = serde_json::to_vec(job).expect("jobs serialise");
+        let deadline = Duration::from_millis(job.timeout_ms) + settings.grace;
+        let remaining = deadline.saturating_sub(began.elapsed());
+        let waited = tokio::time::timeout(remaining, async {
+            sandbox.send_job(&job_bytes).await?;
+            sandbox.wait().await
+        })
+        .await;
+        let (exit, killed) = match waited {
+            Ok(exit) => (Some(exit?), false),
+            Err(_) => {
+                // It may have exited just now; destroy kills again regardless.
+                if let Err(e) = sandbox.kill().await {
+                    tracing::debug!(id = sandbox.id(), error = %e, "kill at deadline");
+                }
+                let exit = tokio::time::timeout(Duration::from_secs(5), sandbox.wait()).await;
+                (exit.ok().and_then(Result::ok), true)
+            }
+        };
+        Ok::<_, SandboxError>((start, exit, killed))
+    }
+    .await;
+
+    let t = Instant::now();
+    let destroyed = sandbox.destroy().await;
+    let teardown = t.elapsed();
+    let (start, exit, killed) = outcome?;
+    destroyed?;
+
+    // Destroying the sandbox closed the pipes' far ends, so both readers end.
+    let (result, violation, count) = reader.await.unwrap_or((None, None, 0));
+    let stderr = errors.await.unwrap_or_default();
+    let wall_ms = began.elapsed().as_millis() as u64;
+    let result = decide(job, result, violation.as_ref(), exit, killed, wall_ms);
+    Ok(RunReport {
+        result,
+        frames: count,
+        exit,
+        violation,
+        stderr,
+        create,
+        start,
+        teardown,
+    })
+}
+
+/// The run's result from what the launcher saw, most damning first.
+fn decide(
+    job: &Job,
+    result: Option<ResultFrame>,
+    violation: Option<&Violation>,
+    exit: Option<Exit>,
+    killed: bool,
+    wall_ms: u64,
+) -> ResultFrame {
+    let ours = |outcome: Outcome, name: &str, message: String| ResultFrame {
+        outcome,
+        value: None,
+        error: Some(ScriptError::new(name, message)),
+        cpu_ms: 0,
+        wall_ms,
+        heap_peak_bytes: 0,
+    };
+    if let Some(v) = violation {
+        return ours(
+            Outcome::ProtocolError,
+            "ProtocolError",
+            format!("the sandbox broke the frame protocol: {v}"),
+        );
+    }
+    if killed {
+        return ours(
+            Outcome::Timeout,
+            "TimeoutError",
+            format!(
+                "the run exceeded its deadline of {} ms and its sandbox was killed",
+                job.timeout_ms
+            ),
+        );
+    }
+    if let Some(result) = result {
+        return result;
+    }
+    match exit {
+        Some(Exit { status: 137 }) => ours(
+            Outcome::Oom,
+            "OutOfMemoryError",
+            format!(
+                "the sandbox reached its memory limit (the run asked for {} MiB of heap)",
+                job.memory_mb
+            ),
+        ),
+        Some(Exit { status }) => ours(
+            Outcome::ProtocolError,
+            "ProtocolError",
+            format!("the runner exited with status {status} without a result"),
+        ),
+        None => ours(
+            Outcome::Failed,
+            "Failed",
+            "the sandbox's exit was not seen".into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner_result(outcome: Outcome) -> ResultFrame {
+        ResultFrame {
+            outcome,
+            value: None,
+            error: None,
+            cpu_ms: 1,
+            wall_ms: 2,
+            heap_peak_bytes: 3,
+        }
+    }
+
+    #[test]
+    fn decisions_trust_the_most_damning_evidence() {
+        let job = Job::new("");
+        let ok = Some(runner_result(Outcome::Ok));
+        let exit0 = Some(Exit { status: 0 });
+        assert_eq!(
+            decide(&job, ok.clone(), None, exit0, false, 5).outcome,
+            Outcome::Ok
+        );
+        let v = Violation::AfterResult;
+        assert_eq!(
+            decide(&job, ok.clone(), Some(&v), exit0, false, 5).outcome,
+            Outcome::ProtocolError
+        );
+        assert_eq!(
+            decide(&job, ok, None, None, true, 5).outcome,
+            Outcome::Timeout
+        );
+        let oom = decide(&job, None, None, Some(Exit { status: 137 }), false, 5);
+        assert_eq!(oom.outcome, Outcome::Oom);
+        assert_eq!(
+            decide(&job, None, None, Some(Exit { status: 0 }), false, 5).outcome,
+            Outcome::ProtocolError
+        );
+    }
+}
