@@ -14,9 +14,11 @@ deps: && modules
 modules:
     cd modules && npm ci --no-audit --no-fund --loglevel=error
 
-# Build the sandbox's read-only rootfs (static runner + whitelist) in .run/rootfs.
+# Build the sandbox's read-only rootfs (static runner + whitelist) in .run/rootfs,
+# and a copy with the isolation probe for the tests in .run/rootfs-probe.
 rootfs: modules
     bash scripts/rootfs.sh .run/rootfs
+    bash scripts/rootfs.sh .run/rootfs-probe --with-probe
 
 # Build every binary, optimised.
 build:

@@ -70,6 +70,14 @@ CONF
   exit 1
   ;;
 stop)
+  # Sandboxes and shims outlive containerd; end those of this run directory
+  # too (matched by its own paths, never by program name alone).
+  if [[ -d $run_dir/runsc ]] && command -v runsc >/dev/null; then
+    for id in $(runsc --root "$run_dir/runsc" list -quiet 2>/dev/null); do
+      runsc --root "$run_dir/runsc" delete -force "$id" >/dev/null 2>&1 || true
+    done
+  fi
+  pkill -KILL -f -- "-address $sock" 2>/dev/null || true
   if running; then
     pid=$(cat "$pidfile")
     kill "$pid"

@@ -20,6 +20,8 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
+python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' # the S3-compatible server tests/store_s3.rs starts
+
 # Lints need these toolchain components.
 if command -v rustup >/dev/null; then
   for component in rustfmt clippy; do

@@ -3,20 +3,27 @@
 # moat-runner, the module whitelist, and empty mount points. Nothing else of
 # the host goes in.
 #
-#   scripts/rootfs.sh [OUT_DIR]   # default .run/rootfs
+#   scripts/rootfs.sh [OUT_DIR] [--with-probe]   # default .run/rootfs
+#
+# --with-probe adds moat-probe, the isolation tests' stand-in for a subverted
+# runner; production rootfs directories never hold it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-.run/rootfs}")
+probe=${2:-}
 target=x86_64-unknown-linux-gnu
+packages=(-p moat-runner)
+[[ $probe == --with-probe ]] && packages+=(-p moat-probe)
 
 # Static glibc build: the rootfs has no libc to link against. --target keeps
 # these flags away from build scripts and the host build's cache.
 RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --release --quiet -p moat-runner --target "$target"
+  cargo build --release --quiet "${packages[@]}" --target "$target"
 
 rm -rf "$out.new"
 mkdir -p "$out.new"/{proc,dev,tmp,modules}
 install -m 0555 "target/$target/release/moat-runner" "$out.new/moat-runner"
+[[ $probe == --with-probe ]] && install -m 0555 "target/$target/release/moat-probe" "$out.new/moat-probe"
 if [[ -d modules/node_modules ]]; then
   cp -r modules/modules.json modules/node_modules "$out.new/modules/"
 else

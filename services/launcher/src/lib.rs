@@ -1,14 +1,145 @@
 //! moat's launcher: takes runs from the queue and runs each in its own gVisor
 //! sandbox through containerd, treating everything the sandbox says as
-//! hostile. It holds the credentials; user code never touches it.
+//! hostile. It holds the credentials (NATS, the object store); user code
+//! never touches it, and it never runs user code itself.
 //!
-//! Built so far: the sandbox spec ([`spec`]), the containerd lifecycle
-//! ([`sandbox`]), one whole run ([`run`]) and the hostile-output decoder
-//! ([`frames`], [`sniff`]). The JetStream consumer, event publishing and the
-//! object store come next.
+//! - [`config`]: flags and validation;
+//! - [`nats`]: the streams and the shared consumer;
+//! - [`worker`]: pull, run, publish, acknowledge; dead letters; drain;
+//! - [`run`]: one run in one sandbox, with the launcher's own deadline;
+//! - [`sandbox`], [`spec`]: containerd + runsc, and the sandbox's boundary;
+//! - [`frames`], [`sniff`]: the hostile-output decoder;
+//! - [`events`], [`store`]: where output goes;
+//! - [`metrics`]: `/metrics` and `/healthz`.
 
+pub mod config;
+pub mod events;
 pub mod frames;
+pub mod metrics;
+pub mod nats;
 pub mod run;
 pub mod sandbox;
 pub mod sniff;
 pub mod spec;
+pub mod store;
+pub mod worker;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, StoreKind};
+use crate::metrics::Metrics;
+use crate::run::RunSettings;
+use crate::sandbox::Sandboxes;
+use crate::store::StoreConfig;
+use crate::worker::Worker;
+
+/// Why the launcher could not start (or stopped early).
+#[derive(Debug, thiserror::Error)]
+pub enum LauncherError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// NATS cannot be reached.
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Nats {
+        /// The URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// Streams or consumer could not be set up.
+    #[error(transparent)]
+    Setup(#[from] nats::SetupError),
+    /// containerd cannot be used.
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::SandboxError),
+    /// The object store cannot be opened.
+    #[error("object store: {0}")]
+    Store(String),
+}
+
+/// Runs the launcher until `shutdown` is cancelled, then drains and returns.
+/// `metrics_listener` serves `/metrics` and `/healthz`.
+pub async fn run(
+    config: Config,
+    metrics_listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), LauncherError> {
+    config.validate()?;
+    let metrics = Metrics::new();
+    let server = tokio::spawn(metrics::serve(
+        metrics.clone(),
+        metrics_listener,
+        shutdown.clone(),
+    ));
+
+    let client = async_nats::connect(&config.nats_url)
+        .await
+        .map_err(|e| LauncherError::Nats {
+            url: config.nats_url.clone(),
+            message: e.to_string(),
+        })?;
+    let js = async_nats::jetstream::new(client.clone());
+    nats::ensure_streams(&js, config.max_queued_per_tenant).await?;
+    let consumer =
+        nats::runs_consumer(&js, &config.consumer, config.max_deliver, config.ack_wait()).await?;
+
+    let sandboxes = Sandboxes::connect(config.sandbox()).await?;
+    let swept = sandboxes.sweep().await?;
+    if swept > 0 {
+        tracing::info!(swept, "removed sandboxes left by a previous run");
+    }
+
+    let store_config = match config.store {
+        StoreKind::Local => StoreConfig::Local {
+            dir: config.files_dir.clone(),
+        },
+        StoreKind::S3 => StoreConfig::S3 {
+            endpoint: config.s3_endpoint.clone(),
+            bucket: config.s3_bucket.clone().unwrap_or_default(),
+            region: config.s3_region.clone(),
+            path_style: config.s3_path_style,
+            create_bucket: false,
+        },
+    };
+    let store = store::open_store(&store_config)
+        .await
+        .map_err(|e| LauncherError::Store(e.to_string()))?;
+
+    let worker = Worker {
+        js,
+        sandboxes,
+        store,
+        metrics: metrics.clone(),
+        settings: RunSettings {
+            grace: Duration::from_millis(config.kill_grace_ms),
+            cpu_quota_us: config.cpu_quota_us,
+            ..RunSettings::default()
+        },
+        max_deliver: config.max_deliver,
+        ack_wait: config.ack_wait(),
+    };
+    let dead = tokio::spawn(worker::dead_letters(
+        worker.clone(),
+        client.clone(),
+        config.consumer.clone(),
+        shutdown.clone(),
+    ));
+    metrics.set_ready(true);
+    tracing::info!(slots = config.slots(), nats = %config.nats_url, "launcher ready");
+    worker::consume(
+        worker,
+        consumer,
+        config.slots(),
+        Duration::from_millis(config.drain_ms),
+        shutdown.clone(),
+    )
+    .await;
+    metrics.set_ready(false);
+    let _ = dead.await;
+    let _ = client.flush().await;
+    let _ = server.await;
+    Ok(())
+}

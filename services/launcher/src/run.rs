@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use moat_wire::{Job, Outcome, ResultFrame, ScriptError};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::frames::{Accepted, Caps, FrameDecoder, Violation};
 use crate::sandbox::{Exit, SandboxError, Sandboxes};
@@ -30,6 +31,8 @@ pub struct RunSettings {
     pub grace: Duration,
     /// CPU quota per sandbox, microseconds per 100 ms.
     pub cpu_quota_us: i64,
+    /// cgroup memory over the job's heap limit.
+    pub memory_margin: u64,
 }
 
 impl Default for RunSettings {
@@ -38,6 +41,7 @@ impl Default for RunSettings {
             caps: Caps::default(),
             grace: Duration::from_secs(2),
             cpu_quota_us: 100_000,
+            memory_margin: crate::spec::MEMORY_MARGIN,
         }
     }
 }
@@ -61,18 +65,23 @@ pub struct RunReport {
     pub start: Duration,
     /// Kill, task and container deletion.
     pub teardown: Duration,
+    /// The run was stopped by `cancel` (the launcher is shutting down); its
+    /// result means nothing and the job should go back to the queue.
+    pub cancelled: bool,
 }
 
 /// Runs `job` in a fresh sandbox, sending each accepted log and file frame to
-/// `frames` as it arrives. The sandbox is destroyed whatever happened.
+/// `frames` as it arrives. The sandbox is destroyed whatever happened,
+/// including when `cancel` fires first.
 pub async fn run_job(
     sandboxes: &Sandboxes,
     job: &Job,
     settings: &RunSettings,
     frames: mpsc::Sender<Accepted>,
+    cancel: &CancellationToken,
 ) -> Result<RunReport, SandboxError> {
     let began = Instant::now();
-    let limits = Limits::for_job(job.memory_mb, settings.cpu_quota_us);
+    let limits = Limits::with_margin(job.memory_mb, settings.memory_margin, settings.cpu_quota_us);
     let mut sandbox = sandboxes.create(&limits).await?;
     let create = sandbox.create_time();
 
@@ -135,14 +144,18 @@ pub async fn run_job(
         let job_bytes = serde_json::to_vec(job).expect("jobs serialise");
         let deadline = Duration::from_millis(job.timeout_ms) + settings.grace;
         let remaining = deadline.saturating_sub(began.elapsed());
-        let waited = tokio::time::timeout(remaining, async {
-            sandbox.send_job(&job_bytes).await?;
-            sandbox.wait().await
-        })
-        .await;
+        let waited = tokio::select! {
+            waited = tokio::time::timeout(remaining, async {
+                sandbox.send_job(&job_bytes).await?;
+                sandbox.wait().await
+            }) => waited.map_err(|_| false),
+            () = cancel.cancelled() => Err(true),
+        };
+        let mut cancelled = false;
         let (exit, killed) = match waited {
             Ok(exit) => (Some(exit?), false),
-            Err(_) => {
+            Err(by_cancel) => {
+                cancelled = by_cancel;
                 // It may have exited just now; destroy kills again regardless.
                 if let Err(e) = sandbox.kill().await {
                     tracing::debug!(id = sandbox.id(), error = %e, "kill at deadline");
@@ -151,14 +164,14 @@ pub async fn run_job(
                 (exit.ok().and_then(Result::ok), true)
             }
         };
-        Ok::<_, SandboxError>((start, exit, killed))
+        Ok::<_, SandboxError>((start, exit, killed, cancelled))
     }
     .await;
 
     let t = Instant::now();
     let destroyed = sandbox.destroy().await;
     let teardown = t.elapsed();
-    let (start, exit, killed) = outcome?;
+    let (start, exit, killed, cancelled) = outcome?;
     destroyed?;
 
     // Destroying the sandbox closed the pipes' far ends, so both readers end.
@@ -175,6 +188,7 @@ pub async fn run_job(
         create,
         start,
         teardown,
+        cancelled,
     })
 }
 

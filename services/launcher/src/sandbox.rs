@@ -14,6 +14,7 @@
 //! (stdin), so no write is ever lost to a pipe nobody holds.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use containerd_client::services::v1::container::Runtime;
@@ -147,7 +148,7 @@ impl Sandboxes {
             .map(|c| c.id)
             .collect();
         for id in &ids {
-            destroy_by_id(self, id).await?;
+            destroy_by_id(self, id, true).await?;
         }
         if let Ok(entries) = std::fs::read_dir(&self.config.io_dir) {
             for entry in entries.flatten() {
@@ -203,6 +204,7 @@ impl Sandboxes {
             stdout: None,
             stderr: None,
             created: started.elapsed(),
+            exited: AtomicBool::new(false),
             destroyed: false,
         };
         match sandbox.create_task().await {
@@ -251,6 +253,9 @@ pub struct Sandbox {
     stdout: Option<pipe::Receiver>,
     stderr: Option<pipe::Receiver>,
     created: Duration,
+    /// Set once `wait` saw the process exit: destroy then skips the kill
+    /// (runsc refuses to kill a sandbox that is no longer running).
+    exited: AtomicBool,
     destroyed: bool,
 }
 
@@ -397,7 +402,8 @@ impl Sandbox {
         self.destroyed = true;
         self.stdout = None;
         self.stderr = None;
-        let result = destroy_by_id(&self.sandboxes, &self.id).await;
+        let running = !self.exited.load(Ordering::SeqCst);
+        let result = destroy_by_id(&self.sandboxes, &self.id, running).await;
         let _ = std::fs::remove_dir_all(&self.io.dir);
         result
     }
@@ -433,10 +439,12 @@ async fn kill_task(sandboxes: &Sandboxes, id: &str) -> Result<(), SandboxError> 
 /// killing a task that has exited fails (runsc: "sandbox is not running"),
 /// and deleting one that is still stopping fails until it has stopped, so
 /// deletion is retried for a while.
-async fn destroy_by_id(sandboxes: &Sandboxes, id: &str) -> Result<(), SandboxError> {
+async fn destroy_by_id(sandboxes: &Sandboxes, id: &str, running: bool) -> Result<(), SandboxError> {
     let ns = sandboxes.config.namespace.as_str();
-    if let Err(e) = kill_task(sandboxes, id).await {
-        tracing::debug!(%id, error = %e, "kill before delete");
+    if running {
+        if let Err(e) = kill_task(sandboxes, id).await {
+            tracing::debug!(%id, error = %e, "kill before delete");
+        }
     }
     const ATTEMPTS: u32 = 150;
     for attempt in 1..=ATTEMPTS {

@@ -13,6 +13,10 @@ use serde_json::{json, Value};
 /// The uid and gid the runner runs as inside the sandbox (`nobody`).
 pub const SANDBOX_UID: u32 = 65534;
 
+/// cgroup memory over the job's heap: the sandbox needs about 11 MiB idle,
+/// and the runner its code, stacks and output buffers besides.
+pub const MEMORY_MARGIN: u64 = 48 * 1024 * 1024;
+
 /// Resource limits for one sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -28,13 +32,15 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Limits for a job with a heap of `memory_mb`: the sandbox needs about
-    /// 11 MiB idle and the runner's own code and stacks besides, so the cgroup
-    /// gets the heap plus a fixed margin.
+    /// Limits for a job with a heap of `memory_mb` plus [`MEMORY_MARGIN`].
     pub fn for_job(memory_mb: u64, cpu_quota_us: i64) -> Self {
-        const MARGIN: u64 = 48 * 1024 * 1024;
+        Self::with_margin(memory_mb, MEMORY_MARGIN, cpu_quota_us)
+    }
+
+    /// Limits with an explicit memory margin over the heap.
+    pub fn with_margin(memory_mb: u64, margin_bytes: u64, cpu_quota_us: i64) -> Self {
         Self {
-            memory_bytes: memory_mb * 1024 * 1024 + MARGIN,
+            memory_bytes: memory_mb * 1024 * 1024 + margin_bytes,
             pids: 512,
             cpu_quota_us,
             tmp_bytes: 16 * 1024 * 1024,

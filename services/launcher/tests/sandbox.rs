@@ -3,76 +3,17 @@
 //! in a read-only rootfs (`scripts/rootfs.sh`, which `just test` runs first).
 //! Needs root, as containerd does.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::Containerd;
 
 use moat_launcher::frames::Accepted;
 use moat_launcher::run::{run_job, RunSettings};
-use moat_launcher::sandbox::{SandboxConfig, Sandboxes};
+use moat_launcher::sandbox::Sandboxes;
 use moat_wire::{Job, LogLevel, Outcome};
 use tokio::sync::mpsc;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// containerd for one test, stopped (and its state removed) on drop.
-struct Containerd {
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
-impl Containerd {
-    fn start() -> Self {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "the sandbox tests need root (containerd and runsc do)"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("moat-ctr")
-            .tempdir()
-            .unwrap();
-        let out = Command::new(root().join("scripts/containerd.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .output()
-            .expect("scripts/containerd.sh");
-        assert!(
-            out.status.success(),
-            "containerd did not start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let socket = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-        Self { dir, socket }
-    }
-
-    fn config(&self) -> SandboxConfig {
-        let rootfs = root().join(".run/rootfs");
-        assert!(
-            rootfs.join("moat-runner").is_file(),
-            "build the sandbox rootfs first: scripts/rootfs.sh (just test does)"
-        );
-        SandboxConfig {
-            socket: self.socket.clone(),
-            namespace: "moat-test".into(),
-            runtime_binary: self.dir.path().join("runsc-moat"),
-            runtime_root: self.dir.path().join("runsc"),
-            rootfs,
-            io_dir: self.dir.path().join("io"),
-            runner_args: vec!["/moat-runner".into(), "--modules".into(), "/modules".into()],
-        }
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let _ = Command::new(root().join("scripts/containerd.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 fn job(code: &str, timeout_ms: u64) -> Job {
     let mut job = Job::new(code);
@@ -82,14 +23,25 @@ fn job(code: &str, timeout_ms: u64) -> Job {
 
 async fn run(sandboxes: &Sandboxes, job: &Job) -> (moat_launcher::run::RunReport, Vec<Accepted>) {
     let (tx, mut rx) = mpsc::channel(1024);
-    let report = run_job(sandboxes, job, &RunSettings::default(), tx)
-        .await
-        .expect("run");
-    let mut frames = Vec::new();
-    while let Ok(f) = rx.try_recv() {
-        frames.push(f);
-    }
-    (report, frames)
+    // Frames are consumed while the run goes on, as the launcher does: a
+    // full channel would hold back the reader, and with it the sandbox.
+    let collector = tokio::spawn(async move {
+        let mut frames = Vec::new();
+        while let Some(f) = rx.recv().await {
+            frames.push(f);
+        }
+        frames
+    });
+    let report = run_job(
+        sandboxes,
+        job,
+        &RunSettings::default(),
+        tx,
+        &Default::default(),
+    )
+    .await
+    .expect("run");
+    (report, collector.await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,6 +111,24 @@ async fn limits_hold_inside_the_sandbox() {
 
     let (report, _) = run(&sandboxes, &job("import 'fs';", 5000)).await;
     assert_eq!(report.result.outcome, Outcome::ModuleNotAllowed);
+    let (report, frames) = run(
+        &sandboxes,
+        &job("for (let i = 0; i < 1e6; i++) console.log(i);", 5000),
+    )
+    .await;
+    assert_eq!(report.result.outcome, Outcome::OutputLimit);
+    assert_eq!(frames.len(), 10_000, "what came before the cap is kept");
+    let (report, _) = run(
+        &sandboxes,
+        &job("function f() { return f() + 1; } f();", 5000),
+    )
+    .await;
+    assert_eq!(report.result.outcome, Outcome::StackOverflow);
+    let (report, _) = run(&sandboxes, &job("let x = ;", 5000)).await;
+    assert_eq!(report.result.outcome, Outcome::SyntaxError);
+    let (report, _) = run(&sandboxes, &job("throw new TypeError('boom')", 5000)).await;
+    assert_eq!(report.result.outcome, Outcome::Error);
+    assert_eq!(report.result.error.as_ref().unwrap().message, "boom");
 
     // The whitelist inside the rootfs works like on the host.
     let (report, frames) = run(
@@ -171,6 +141,31 @@ async fn limits_hold_inside_the_sandbox() {
     .await;
     assert_eq!(report.result.outcome, Outcome::Ok, "{report:?}");
     assert!(matches!(&frames[0], Accepted::Log(l) if l.msg == "[ [ 1, 2 ], [ 3 ] ]"));
+    assert_eq!(sandboxes.sweep().await.unwrap(), 0);
+}
+
+/// The cgroup is the backstop under the runner's own heap limit: with no
+/// margin over a large heap, the sandbox itself reaches its memory limit
+/// first and is killed (exit 137), which the launcher reports as `oom`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cgroup_kills_a_sandbox_over_its_memory_limit() {
+    let ctr = Containerd::start();
+    let sandboxes = Sandboxes::connect(ctr.config()).await.unwrap();
+    let settings = RunSettings {
+        memory_margin: 0,
+        ..RunSettings::default()
+    };
+    let mut job = job(
+        "const a = []; for (;;) a.push(new Uint8Array(1 << 20).fill(1));",
+        10_000,
+    );
+    job.memory_mb = 96;
+    let (tx, _rx) = mpsc::channel(16);
+    let report = run_job(&sandboxes, &job, &settings, tx, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(report.result.outcome, Outcome::Oom, "{report:?}");
+    assert_eq!(report.exit.map(|e| e.status), Some(137), "{report:?}");
     assert_eq!(sandboxes.sweep().await.unwrap(), 0);
 }
 
@@ -187,4 +182,97 @@ async fn leftovers_are_swept() {
     std::mem::forget(sandbox);
     assert_eq!(sandboxes.sweep().await.unwrap(), 1);
     assert_eq!(sandboxes.sweep().await.unwrap(), 0);
+}
+
+/// A subverted runner's view: `moat-probe` runs in the runner's place, with
+/// the same spec, and reports what it can see and reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subverted_runner_sees_nothing_of_the_host() {
+    use tokio::io::AsyncReadExt;
+
+    // A canary in this process's environment, which containerd and its shims
+    // inherit: it must not reach the sandbox.
+    std::env::set_var("MOAT_CANARY_SECRET", "do-not-leak");
+    let ctr = Containerd::start();
+    let mut config = ctr.config();
+    config.rootfs = common::root().join(".run/rootfs-probe");
+    assert!(
+        config.rootfs.join("moat-probe").is_file(),
+        "build the probe rootfs first: scripts/rootfs.sh .run/rootfs-probe --with-probe (just test does)"
+    );
+    // A port that is listening on the host's loopback: the sandbox must not reach it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    config.runner_args = vec!["/moat-probe".into(), port.to_string()];
+    let sandboxes = Sandboxes::connect(config).await.unwrap();
+    let mut sandbox = sandboxes
+        .create(&moat_launcher::spec::Limits::for_job(64, 100_000))
+        .await
+        .unwrap();
+    let mut stdout = sandbox.take_stdout().unwrap();
+    sandbox.start().await.unwrap();
+    sandbox.send_job(b"{}").await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(20), sandbox.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stdout.read_to_end(&mut out)).await;
+    sandbox.destroy().await.unwrap();
+    assert_eq!(exit.status, 0);
+    let report: serde_json::Value = serde_json::from_slice(&out).expect("the probe's report");
+    eprintln!("probe: {report:#}");
+
+    // Nothing of ours; runsc itself supplies HOME when the spec has none.
+    assert_eq!(
+        report["env"],
+        serde_json::json!(["HOME=/"]),
+        "the sandbox's whole environment"
+    );
+    assert!(
+        report["uid"].as_str().unwrap().contains("65534"),
+        "runs as nobody: {}",
+        report["uid"]
+    );
+    assert_eq!(report["shadow_readable"], false);
+    assert_eq!(report["passwd_readable"], false);
+    let entries: Vec<&str> = report["root_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for host_dir in ["etc", "root", "home", "usr", "var", "work"] {
+        assert!(
+            !entries.contains(&host_dir),
+            "host directory /{host_dir} visible: {entries:?}"
+        );
+    }
+    // Only the sandbox's own processes are visible, none of the host's.
+    let cmdlines = report["cmdlines"].as_array().unwrap();
+    assert!(report["pids"].as_u64().unwrap() <= 2, "{cmdlines:?}");
+    assert!(
+        cmdlines
+            .iter()
+            .all(|c| c.as_str().unwrap().contains("moat-probe")),
+        "{cmdlines:?}"
+    );
+    // No network but loopback, and the host's loopback is out of reach.
+    let interfaces: Vec<&str> = report["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(interfaces, vec!["lo"], "interfaces: {interfaces:?}");
+    assert_eq!(report["host_tcp_connected"], false);
+    assert_eq!(report["root_writable"], false, "the rootfs is read-only");
+    assert_eq!(report["tmp_writable"], true, "/tmp is a tmpfs");
+    // gVisor's own kernel, not the host's.
+    assert!(
+        report["kernel"].as_str().unwrap().contains("4.4.0"),
+        "{}",
+        report["kernel"]
+    );
+    drop(listener);
 }

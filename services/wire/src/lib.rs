@@ -7,9 +7,12 @@
 pub mod frames;
 pub mod job;
 pub mod outcome;
+pub mod run;
+pub mod subjects;
 
 pub use frames::{
     DecodeError, FileFrame, Frame, LogFrame, LogLevel, ResultFrame, ScriptError, PROTOCOL_VERSION,
 };
 pub use job::{Job, JobError, OutputLimits};
 pub use outcome::Outcome;
+pub use run::{Event, EventBody, FileRef, RunRecord, RunRequest};

@@ -1,0 +1,218 @@
+//! The launcher's configuration: flags with `MOAT_*` environment variables,
+//! defaults for one machine (the layout `just up` creates under `.run/`), and
+//! validation at start, so a bad value is a clear start-up error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::sandbox::SandboxConfig;
+
+/// Where saved files go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// A local directory (`--files-dir`).
+    Local,
+    /// An S3 bucket (`--s3-*`), credentials from the standard AWS chain.
+    S3,
+}
+
+/// Runs each queued job in its own gVisor sandbox.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "moat-launcher", version)]
+pub struct Config {
+    /// NATS server URL.
+    #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// containerd's socket.
+    #[arg(
+        long,
+        env = "MOAT_CONTAINERD_SOCKET",
+        default_value = ".run/containerd/containerd.sock"
+    )]
+    pub containerd_socket: PathBuf,
+    /// containerd namespace for moat's sandboxes (swept at start).
+    #[arg(long, env = "MOAT_NAMESPACE", default_value = "moat")]
+    pub namespace: String,
+    /// The runsc wrapper the runc v2 shim runs (scripts/containerd.sh writes it).
+    #[arg(
+        long,
+        env = "MOAT_RUNTIME_BINARY",
+        default_value = ".run/containerd/runsc-moat"
+    )]
+    pub runtime_binary: PathBuf,
+    /// runsc's state directory.
+    #[arg(
+        long,
+        env = "MOAT_RUNTIME_ROOT",
+        default_value = ".run/containerd/runsc"
+    )]
+    pub runtime_root: PathBuf,
+    /// The sandbox rootfs (scripts/rootfs.sh builds it).
+    #[arg(long, env = "MOAT_ROOTFS", default_value = ".run/rootfs")]
+    pub rootfs: PathBuf,
+    /// Directory for per-sandbox FIFOs.
+    #[arg(long, env = "MOAT_IO_DIR", default_value = ".run/launcher/io")]
+    pub io_dir: PathBuf,
+    /// Sandboxes at once (default: the number of cores).
+    #[arg(long, env = "MOAT_SLOTS")]
+    pub slots: Option<usize>,
+    /// CPU quota per sandbox in microseconds per 100 ms (100000 = one core).
+    #[arg(long, env = "MOAT_CPU_QUOTA_US", default_value_t = 100_000)]
+    pub cpu_quota_us: i64,
+    /// Time past a job's deadline before its sandbox is killed, in ms.
+    #[arg(long, env = "MOAT_KILL_GRACE_MS", default_value_t = 2_000)]
+    pub kill_grace_ms: u64,
+    /// On SIGTERM, how long running jobs may take to finish, in ms.
+    #[arg(long, env = "MOAT_DRAIN_MS", default_value_t = 15_000)]
+    pub drain_ms: u64,
+    /// Deliveries of one run before it is given up as `failed`.
+    #[arg(long, env = "MOAT_MAX_DELIVER", default_value_t = 3)]
+    pub max_deliver: i64,
+    /// How long a delivered run may go unacknowledged before redelivery, in ms
+    /// (running jobs send progress acks well inside it).
+    #[arg(long, env = "MOAT_ACK_WAIT_MS", default_value_t = 30_000)]
+    pub ack_wait_ms: u64,
+    /// The durable consumer all launchers share.
+    #[arg(long, env = "MOAT_CONSUMER", default_value = "launcher")]
+    pub consumer: String,
+    /// Runs a tenant may have queued (RUNS stream, per subject).
+    #[arg(long, env = "MOAT_MAX_QUEUED_PER_TENANT", default_value_t = 100)]
+    pub max_queued_per_tenant: i64,
+    /// Address for /metrics and /healthz.
+    #[arg(long, env = "MOAT_METRICS_ADDR", default_value = "127.0.0.1:9101")]
+    pub metrics_addr: SocketAddr,
+    /// Where saved files go.
+    #[arg(long, env = "MOAT_STORE", value_enum, default_value_t = StoreKind::Local)]
+    pub store: StoreKind,
+    /// Directory for files, with `--store local`.
+    #[arg(long, env = "MOAT_FILES_DIR", default_value = ".run/files")]
+    pub files_dir: PathBuf,
+    /// S3 endpoint URL (empty: AWS's own), with `--store s3`.
+    #[arg(long, env = "MOAT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 bucket, with `--store s3`.
+    #[arg(long, env = "MOAT_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "MOAT_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Address buckets by path (S3-compatible servers) rather than by host.
+    #[arg(long, env = "MOAT_S3_PATH_STYLE", default_value_t = false)]
+    pub s3_path_style: bool,
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Checks values that clap cannot: ranges, files, combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError(m));
+        if self.slots == Some(0) {
+            return bad("--slots must be at least 1".into());
+        }
+        if !(1_000..=1_000_000).contains(&self.cpu_quota_us) {
+            return bad(format!(
+                "--cpu-quota-us {} is out of range (1000..=1000000)",
+                self.cpu_quota_us
+            ));
+        }
+        if self.max_deliver < 1 {
+            return bad("--max-deliver must be at least 1".into());
+        }
+        if self.ack_wait_ms < 1_000 {
+            return bad("--ack-wait-ms must be at least 1000".into());
+        }
+        if self.max_queued_per_tenant < 1 {
+            return bad("--max-queued-per-tenant must be at least 1".into());
+        }
+        if !self.rootfs.join("moat-runner").is_file() {
+            return bad(format!(
+                "{} has no moat-runner: build the rootfs with `just rootfs`",
+                self.rootfs.display()
+            ));
+        }
+        if !self.runtime_binary.is_file() {
+            return bad(format!(
+                "runtime binary {} is missing: start containerd with scripts/containerd.sh",
+                self.runtime_binary.display()
+            ));
+        }
+        if self.store == StoreKind::S3 && self.s3_bucket.as_deref().unwrap_or("").is_empty() {
+            return bad("--store s3 needs --s3-bucket".into());
+        }
+        Ok(())
+    }
+
+    /// The number of sandboxes at once.
+    pub fn slots(&self) -> usize {
+        self.slots.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    }
+
+    /// Where sandboxes come from.
+    pub fn sandbox(&self) -> SandboxConfig {
+        let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        SandboxConfig {
+            socket: abs(&self.containerd_socket),
+            namespace: self.namespace.clone(),
+            runtime_binary: abs(&self.runtime_binary),
+            runtime_root: abs(&self.runtime_root),
+            rootfs: abs(&self.rootfs),
+            io_dir: abs(&self.io_dir),
+            runner_args: vec!["/moat-runner".into(), "--modules".into(), "/modules".into()],
+        }
+    }
+
+    /// The ack wait as a duration.
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_millis(self.ack_wait_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("moat-launcher").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn bad_values_are_start_up_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("moat-runner"), "").unwrap();
+        std::fs::write(dir.path().join("runsc"), "").unwrap();
+        let rootfs = dir.path().to_str().unwrap();
+        let runsc = dir.path().join("runsc");
+        let runsc = runsc.to_str().unwrap();
+        let ok = parse(&["--rootfs", rootfs, "--runtime-binary", runsc]);
+        ok.validate().unwrap();
+        assert!(ok.slots() >= 1);
+        for args in [
+            vec!["--slots", "0"],
+            vec!["--cpu-quota-us", "10"],
+            vec!["--store", "s3"],
+            vec!["--max-deliver", "0"],
+        ] {
+            let mut all = vec!["--rootfs", rootfs, "--runtime-binary", runsc];
+            all.extend(args.iter().copied());
+            assert!(parse(&all).validate().is_err(), "{args:?}");
+        }
+        let missing = parse(&["--rootfs", "/nonexistent"]);
+        assert!(missing
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("just rootfs"));
+    }
+}

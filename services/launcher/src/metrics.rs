@@ -1,0 +1,182 @@
+//! Every metric the launcher exports, declared once with its help text, and
+//! the small HTTP server for `/metrics` (Prometheus text) and `/healthz`.
+//! Label values come from fixed sets (outcomes, violation kinds), never run
+//! ids or tenants.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use tokio_util::sync::CancellationToken;
+use warp::Filter;
+
+use crate::frames::Violation;
+
+/// The launcher's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Runs finished, by outcome.
+    pub runs: IntCounterVec,
+    /// Sandbox lifecycle latency by step: create, start, teardown.
+    pub sandbox_seconds: HistogramVec,
+    /// Whole-run duration (sandbox created to destroyed), by outcome.
+    pub run_seconds: HistogramVec,
+    /// Slots running a sandbox now.
+    pub busy_slots: IntGauge,
+    /// Time from submission to the sandbox starting.
+    pub queue_lag_seconds: HistogramVec,
+    /// Runner output refused, by reason.
+    pub frames_rejected: IntCounterVec,
+    /// Whether the launcher is connected and pulling.
+    ready: AtomicBool,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Arc<Self> {
+        let registry =
+            Registry::new_custom(Some("moat_launcher".into()), None).expect("valid prefix");
+        let runs = IntCounterVec::new(
+            Opts::new("runs_total", "Runs finished, by outcome"),
+            &["outcome"],
+        )
+        .expect("metric");
+        let sandbox_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "sandbox_seconds",
+                "Sandbox lifecycle latency by step (create, start, teardown)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["step"],
+        )
+        .expect("metric");
+        let run_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "run_seconds",
+                "Whole-run duration, sandbox created to destroyed, by outcome",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["outcome"],
+        )
+        .expect("metric");
+        let busy_slots =
+            IntGauge::new("busy_slots", "Slots running a sandbox now").expect("metric");
+        let queue_lag_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "queue_lag_seconds",
+                "Time from submission to the sandbox starting, by attempt kind",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["attempt"],
+        )
+        .expect("metric");
+        let frames_rejected = IntCounterVec::new(
+            Opts::new("frames_rejected_total", "Runner output refused, by reason"),
+            &["reason"],
+        )
+        .expect("metric");
+        for c in [
+            Box::new(runs.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(sandbox_seconds.clone()),
+            Box::new(run_seconds.clone()),
+            Box::new(busy_slots.clone()),
+            Box::new(queue_lag_seconds.clone()),
+            Box::new(frames_rejected.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Arc::new(Self {
+            registry,
+            runs,
+            sandbox_seconds,
+            run_seconds,
+            busy_slots,
+            queue_lag_seconds,
+            frames_rejected,
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// Counts a refused stream under its fixed reason label.
+    pub fn reject(&self, violation: &Violation) {
+        let reason = match violation {
+            Violation::FrameTooLarge(_) => "frame_too_large",
+            Violation::TotalTooLarge(_) => "total_too_large",
+            Violation::Malformed(_) => "malformed",
+            Violation::AfterResult => "after_result",
+            Violation::FileName(_) => "file_name",
+            Violation::FileSize(_) => "file_size",
+            Violation::Files => "files",
+        };
+        self.frames_rejected.with_label_values(&[reason]).inc();
+    }
+
+    /// Marks the launcher ready (connected, consumer set up) or not.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Whether `/healthz` should answer 200.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding does not fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on `listener` until `shutdown`.
+pub async fn serve(
+    metrics: Arc<Metrics>,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) {
+    let m = metrics.clone();
+    let prom = warp::path!("metrics").map(move || {
+        warp::reply::with_header(m.render(), "content-type", "text/plain; version=0.0.4")
+    });
+    let health = warp::path!("healthz").map(move || {
+        let (body, status) = if metrics.is_ready() {
+            ("ok".to_owned(), warp::http::StatusCode::OK)
+        } else {
+            (
+                "not ready".to_owned(),
+                warp::http::StatusCode::SERVICE_UNAVAILABLE,
+            )
+        };
+        warp::reply::with_status(body, status)
+    });
+    warp::serve(warp::get().and(prom.or(health)))
+        .incoming(listener)
+        .graceful(async move { shutdown.cancelled().await })
+        .run()
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_render_with_help_and_fixed_labels() {
+        let m = Metrics::new();
+        m.runs.with_label_values(&["ok"]).inc();
+        m.reject(&Violation::AfterResult);
+        let text = m.render();
+        assert!(text.contains("# HELP moat_launcher_runs_total Runs finished, by outcome"));
+        assert!(text.contains("moat_launcher_runs_total{outcome=\"ok\"} 1"));
+        assert!(text.contains("moat_launcher_frames_rejected_total{reason=\"after_result\"} 1"));
+    }
+}

@@ -1,0 +1,400 @@
+//! The launcher end to end, as a separate process: a real nats-server,
+//! containerd and runsc, runs submitted on `runs.submit.<tenant>`, events read
+//! back from RUN_EVENTS and final records from RUN_RESULTS. Needs root.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer};
+use common::{free_port, root, Containerd, Nats};
+use futures::StreamExt;
+use moat_wire::{subjects, Event, EventBody, Job, Outcome, RunRecord, RunRequest};
+
+/// One `moat-launcher` process, killed on drop.
+struct Launcher {
+    child: Child,
+    metrics: String,
+}
+
+impl Launcher {
+    fn start(
+        nats: &Nats,
+        ctr: &Containerd,
+        files: &std::path::Path,
+        slots: usize,
+        ack_wait_ms: u64,
+    ) -> Self {
+        Self::start_with(nats, ctr, files, slots, ack_wait_ms, &[])
+    }
+
+    fn start_with(
+        nats: &Nats,
+        ctr: &Containerd,
+        files: &std::path::Path,
+        slots: usize,
+        ack_wait_ms: u64,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let port = free_port();
+        let d = ctr.dir.path();
+        let child = Command::new(env!("CARGO_BIN_EXE_moat-launcher"))
+            .env_clear()
+            .env("MOAT_NATS_URL", &nats.url)
+            .env("MOAT_CONTAINERD_SOCKET", &ctr.socket)
+            .env("MOAT_NAMESPACE", "moat-e2e")
+            .env("MOAT_RUNTIME_BINARY", d.join("runsc-moat"))
+            .env("MOAT_RUNTIME_ROOT", d.join("runsc"))
+            .env("MOAT_ROOTFS", root().join(".run/rootfs"))
+            .env("MOAT_IO_DIR", d.join("io"))
+            .env("MOAT_FILES_DIR", files)
+            .env("MOAT_SLOTS", slots.to_string())
+            .env("MOAT_ACK_WAIT_MS", ack_wait_ms.to_string())
+            .env("MOAT_METRICS_ADDR", format!("127.0.0.1:{port}"))
+            .env("MOAT_LOG", "moat_launcher=info")
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start moat-launcher");
+        let launcher = Self {
+            child,
+            metrics: format!("127.0.0.1:{port}"),
+        };
+        launcher.wait_ready();
+        launcher
+    }
+
+    /// Polls /healthz until it answers 200 (bounded).
+    fn wait_ready(&self) {
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            if http_get(&self.metrics, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the launcher did not become ready");
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A bare HTTP/1.1 GET (the tests need no HTTP client crate).
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+struct Client {
+    js: jetstream::Context,
+}
+
+impl Client {
+    async fn connect(nats: &Nats) -> Self {
+        let client = async_nats::connect(&nats.url).await.unwrap();
+        Self {
+            js: jetstream::new(client),
+        }
+    }
+
+    async fn submit(&self, tenant: &str, code: &str, timeout_ms: u64) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut job = Job::new(code);
+        job.timeout_ms = timeout_ms;
+        let req = RunRequest::new(&id, tenant, job);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id.as_str());
+        self.js
+            .publish_with_headers(
+                subjects::submit(tenant),
+                headers,
+                serde_json::to_vec(&req).unwrap().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Every event of the run until (and including) the result of the
+    /// attempt that produced one, in stream order.
+    async fn events(&self, run: &str, within: Duration) -> Vec<Event> {
+        let stream = self.js.get_stream(subjects::RUN_EVENTS).await.unwrap();
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subjects::events(run),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let mut out = Vec::new();
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            let Ok(Some(Ok(msg))) =
+                tokio::time::timeout(until - Instant::now(), messages.next()).await
+            else {
+                break;
+            };
+            let event: Event = serde_json::from_slice(&msg.payload).unwrap();
+            let done = matches!(event.body, EventBody::Result(_));
+            out.push(event);
+            if done {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The run's first event (it is running).
+    async fn first_event(&self, run: &str, within: Duration) -> Event {
+        let stream = self.js.get_stream(subjects::RUN_EVENTS).await.unwrap();
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subjects::events(run),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let msg = tokio::time::timeout(within, messages.next())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .unwrap();
+        serde_json::from_slice(&msg.payload).unwrap()
+    }
+
+    /// Final records for `tenant`, by run id, until `count` have arrived.
+    async fn records(
+        &self,
+        tenant: &str,
+        count: usize,
+        within: Duration,
+    ) -> HashMap<String, RunRecord> {
+        let stream = self.js.get_stream(subjects::RUN_RESULTS).await.unwrap();
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: subjects::done(tenant),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let mut out = HashMap::new();
+        let until = Instant::now() + within;
+        while out.len() < count && Instant::now() < until {
+            let Ok(Some(Ok(msg))) =
+                tokio::time::timeout(until - Instant::now(), messages.next()).await
+            else {
+                break;
+            };
+            let record: RunRecord = serde_json::from_slice(&msg.payload).unwrap();
+            out.insert(record.run.clone(), record);
+        }
+        out
+    }
+}
+
+fn files_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("moat-files")
+        .tempdir()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_streams_ordered_events_then_its_record() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let launcher = Launcher::start(&nats, &ctr, files.path(), 2, 30_000);
+    let client = Client::connect(&nats).await;
+
+    let code = r#"
+        import { save } from 'moat:files';
+        console.log('one');
+        await new Promise(r => setTimeout(r, 10));
+        console.error('two');
+        save('report.json', JSON.stringify({ ok: true }));
+        export default () => ({ answer: 42 });
+    "#;
+    let id = client.submit("acme", code, 5000).await;
+    let events = client.events(&id, Duration::from_secs(30)).await;
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4], "{events:?}");
+    assert!(events.iter().all(|e| e.run == id && e.attempt == 1));
+    assert!(matches!(&events[0].body, EventBody::Log(l) if l.msg == "one"));
+    assert!(matches!(&events[1].body, EventBody::Log(l) if l.msg == "two"));
+    assert!(
+        matches!(&events[2].body, EventBody::File(f) if f.name == "report.json" && f.media_type == "application/json" && f.size == 11)
+    );
+    let EventBody::Result(result) = &events[3].body else {
+        panic!("last event is the result")
+    };
+    assert_eq!(result.outcome, Outcome::Ok);
+    assert_eq!(result.value, Some(serde_json::json!({"answer": 42})));
+
+    let records = client.records("acme", 1, Duration::from_secs(10)).await;
+    let record = &records[&id];
+    assert_eq!(record.outcome, Outcome::Ok);
+    assert_eq!(record.attempt, 1);
+    assert_eq!(record.events, 4);
+    assert_eq!(record.files.len(), 1);
+    assert_eq!(record.log_bytes, 6);
+
+    use moat_launcher::store::ObjectStore;
+    let store = moat_launcher::store::LocalStore::open(files.path()).unwrap();
+    let stored = store
+        .get(&format!("{id}/1/report.json"))
+        .await
+        .unwrap()
+        .expect("the file is stored");
+    assert_eq!(&stored.data[..], b"{\"ok\":true}");
+    assert_eq!(stored.content_type, "application/json");
+
+    let metrics = http_get(&launcher.metrics, "/metrics").unwrap();
+    assert!(
+        metrics.contains("moat_launcher_runs_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("moat_launcher_sandbox_seconds_count{step=\"create\"} 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_runs_all_complete() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let _launcher = Launcher::start(&nats, &ctr, files.path(), 2, 30_000);
+    let client = Client::connect(&nats).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let code = format!("export default () => {i} * 2;");
+        ids.push((client.submit("many", &code, 5000).await, i));
+    }
+    let records = client.records("many", 20, Duration::from_secs(120)).await;
+    assert_eq!(records.len(), 20);
+    for (id, i) in ids {
+        let r = &records[&id];
+        assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+        assert_eq!(r.value, Some(serde_json::json!(i * 2)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_launchers_run_completes_on_another_as_attempt_two() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let mut first = Launcher::start(&nats, &ctr, files.path(), 1, 2_000);
+    let client = Client::connect(&nats).await;
+    let code = "console.log('started'); await new Promise(r => setTimeout(r, 1500)); export default 'finished';";
+    let id = client.submit("crash", code, 10_000).await;
+
+    // Wait until the run is visibly running, then kill its launcher outright.
+    let early = client.first_event(&id, Duration::from_secs(20)).await;
+    assert!(
+        matches!(&early.body, EventBody::Log(l) if l.msg == "started"),
+        "{early:?}"
+    );
+    first.kill9();
+
+    // The new launcher sweeps the orphaned sandbox and, once the ack wait has
+    // passed, gets the run again.
+    let _second = Launcher::start(&nats, &ctr, files.path(), 1, 2_000);
+    let records = client.records("crash", 1, Duration::from_secs(60)).await;
+    let record = &records[&id];
+    assert_eq!(record.outcome, Outcome::Ok, "{record:?}");
+    assert_eq!(record.attempt, 2);
+    assert_eq!(record.value, Some(serde_json::json!("finished")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_a_running_job_before_exiting() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let mut launcher = Launcher::start(&nats, &ctr, files.path(), 1, 30_000);
+    let client = Client::connect(&nats).await;
+    let code = "console.log('started'); await new Promise(r => setTimeout(r, 800)); export default 'drained';";
+    let id = client.submit("drain", code, 10_000).await;
+    client.first_event(&id, Duration::from_secs(20)).await;
+    let status = launcher.terminate();
+    assert!(status.success(), "{status:?}");
+    let records = client.records("drain", 1, Duration::from_secs(5)).await;
+    assert_eq!(records[&id].value, Some(serde_json::json!("drained")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_still_running_after_the_drain_period_goes_back_to_the_queue() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let mut first = Launcher::start_with(
+        &nats,
+        &ctr,
+        files.path(),
+        1,
+        30_000,
+        &[("MOAT_DRAIN_MS", "300")],
+    );
+    let client = Client::connect(&nats).await;
+    let code = "console.log('started'); await new Promise(r => setTimeout(r, 2000)); export default 'done';";
+    let id = client.submit("requeue", code, 10_000).await;
+    client.first_event(&id, Duration::from_secs(20)).await;
+    assert!(first.terminate().success());
+    // Nak'ed, not lost: the next launcher runs it again at once.
+    let _second = Launcher::start(&nats, &ctr, files.path(), 1, 30_000);
+    let records = client.records("requeue", 1, Duration::from_secs(30)).await;
+    let record = &records[&id];
+    assert_eq!(record.attempt, 2, "{record:?}");
+    assert_eq!(record.value, Some(serde_json::json!("done")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_last_attempt_dies_is_recorded_as_failed() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let one_try = [("MOAT_MAX_DELIVER", "1")];
+    let mut first = Launcher::start_with(&nats, &ctr, files.path(), 1, 1_000, &one_try);
+    let client = Client::connect(&nats).await;
+    let code = "console.log('started'); await new Promise(r => setTimeout(r, 5000));";
+    let id = client.submit("doomed", code, 10_000).await;
+    client.first_event(&id, Duration::from_secs(20)).await;
+    first.kill9();
+    // The server gives up on the message after its one delivery; the next
+    // launcher's dead-letter task reports it.
+    let _second = Launcher::start_with(&nats, &ctr, files.path(), 1, 1_000, &one_try);
+    let records = client.records("doomed", 1, Duration::from_secs(30)).await;
+    let record = &records[&id];
+    assert_eq!(record.outcome, Outcome::Failed, "{record:?}");
+    assert!(record
+        .error
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("could not be completed"));
+    // The message is gone from the queue.
+    let mut runs = client.js.get_stream(subjects::RUNS).await.unwrap();
+    assert_eq!(runs.info().await.unwrap().state.messages, 0);
+}
