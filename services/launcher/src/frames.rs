@@ -22,6 +22,11 @@ pub struct Caps {
     pub max_files: u32,
     /// Decoded bytes in one file.
     pub max_file_bytes: u64,
+    /// Sustained events per second published for one run; bursts up to
+    /// [`Caps::event_burst`] pass at once.
+    pub max_events_per_sec: u32,
+    /// Events that may pass at once before the rate applies.
+    pub event_burst: u32,
 }
 
 impl Default for Caps {
@@ -35,6 +40,44 @@ impl Default for Caps {
                 + 8 * 1024 * 1024,
             max_files: limits.max_files as u32,
             max_file_bytes: limits.max_file_bytes,
+            max_events_per_sec: 2_000,
+            event_burst: 1_000,
+        }
+    }
+}
+
+/// The event-rate cap, as a token bucket. A run over the rate is paced, not
+/// failed: its events wait in the launcher (bounded by the other caps) and
+/// are published at the rate, so a flood delays only its own events and
+/// never floods NATS.
+#[derive(Debug, Clone)]
+pub struct EventRate {
+    per_sec: f64,
+    burst: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl EventRate {
+    /// A full bucket.
+    pub fn new(caps: &Caps, now: std::time::Instant) -> Self {
+        Self {
+            per_sec: f64::from(caps.max_events_per_sec.max(1)),
+            burst: f64::from(caps.event_burst.max(1)),
+            tokens: f64::from(caps.event_burst.max(1)),
+            at: now,
+        }
+    }
+
+    /// Takes one event's token; returns how long to wait before publishing it.
+    pub fn take(&mut self, now: std::time::Instant) -> std::time::Duration {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst) - 1.0;
+        if self.tokens >= 0.0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs_f64(-self.tokens / self.per_sec)
         }
     }
 }
@@ -286,6 +329,32 @@ mod tests {
         let mut d = FrameDecoder::new(Caps::default());
         d.feed(b"{\"v\":1").unwrap();
         assert!(d.finish().is_err());
+    }
+
+    #[test]
+    fn the_event_rate_allows_a_burst_then_paces() {
+        let caps = Caps {
+            max_events_per_sec: 100,
+            event_burst: 3,
+            ..Caps::default()
+        };
+        let t0 = std::time::Instant::now();
+        let mut rate = EventRate::new(&caps, t0);
+        for _ in 0..3 {
+            assert_eq!(rate.take(t0), std::time::Duration::ZERO);
+        }
+        let wait = rate.take(t0);
+        assert!(
+            wait > std::time::Duration::from_millis(9)
+                && wait <= std::time::Duration::from_millis(10),
+            "{wait:?}"
+        );
+        // After a second the bucket is full again (but no fuller than the burst).
+        let later = t0 + std::time::Duration::from_secs(1);
+        for _ in 0..3 {
+            assert_eq!(rate.take(later), std::time::Duration::ZERO);
+        }
+        assert!(rate.take(later) > std::time::Duration::ZERO);
     }
 
     #[test]

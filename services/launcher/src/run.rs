@@ -73,11 +73,15 @@ pub struct RunReport {
 /// Runs `job` in a fresh sandbox, sending each accepted log and file frame to
 /// `frames` as it arrives. The sandbox is destroyed whatever happened,
 /// including when `cancel` fires first.
+///
+/// `frames` is unbounded so the sandbox is never held back by its consumer
+/// (a runner blocked on a full pipe would run into its own deadline); the
+/// decoder's caps bound what one run can queue there.
 pub async fn run_job(
     sandboxes: &Sandboxes,
     job: &Job,
     settings: &RunSettings,
-    frames: mpsc::Sender<Accepted>,
+    frames: mpsc::UnboundedSender<Accepted>,
     cancel: &CancellationToken,
 ) -> Result<RunReport, SandboxError> {
     let began = Instant::now();
@@ -111,7 +115,7 @@ pub async fn run_job(
                             Accepted::Result(r) => result = Some(r),
                             other => {
                                 count += 1;
-                                let _ = frames.send(other).await;
+                                let _ = frames.send(other);
                             }
                         }
                     }

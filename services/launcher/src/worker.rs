@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::events::EventPublisher;
-use crate::frames::Accepted;
+use crate::frames::{Accepted, EventRate};
 use crate::metrics::Metrics;
 use crate::run::{run_job, RunReport, RunSettings};
 use crate::sandbox::Sandboxes;
@@ -201,14 +201,21 @@ impl Worker {
             .with_label_values(&[kind])
             .observe(queued as f64 / 1000.0);
 
-        let (tx, mut rx) = mpsc::channel::<Accepted>(256);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Accepted>();
         let mut events = EventPublisher::new(self.js.clone(), &request.id, attempt);
         let began = Instant::now();
         let run = run_job(&self.sandboxes, &request.job, &self.settings, tx, cancel);
         let publish = async {
             let mut files = Vec::new();
             let mut log_bytes = 0u64;
+            // The event-rate cap paces publication (frames wait in the
+            // channel), so a flood slows only its own events.
+            let mut rate = EventRate::new(&self.settings.caps, Instant::now());
             while let Some(frame) = rx.recv().await {
+                let wait = rate.take(Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
                 let body = match frame {
                     Accepted::Log(log) => {
                         log_bytes += log.msg.len() as u64;

@@ -398,3 +398,24 @@ async fn a_run_whose_last_attempt_dies_is_recorded_as_failed() {
     let mut runs = client.js.get_stream(subjects::RUNS).await.unwrap();
     assert_eq!(runs.info().await.unwrap().state.messages, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_flood_is_paced_but_nothing_is_lost() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let _launcher = Launcher::start(&nats, &ctr, files.path(), 1, 30_000);
+    let client = Client::connect(&nats).await;
+    let id = client
+        .submit("flood", "for (let i = 0; i < 1e6; i++) console.log(i);", 5000)
+        .await;
+    let t = Instant::now();
+    let events = client.events(&id, Duration::from_secs(60)).await;
+    // The runner stops the flood at its frame cap; every frame before the cap
+    // arrives, in order, and then the result.
+    assert_eq!(events.len(), 10_001);
+    assert!(events.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+    assert!(matches!(&events[9_999].body, EventBody::Log(l) if l.msg == "9999"));
+    let EventBody::Result(result) = &events[10_000].body else { panic!("ends with the result") };
+    assert_eq!(result.outcome, Outcome::OutputLimit);
+    // 1,000 pass at once, the rest at 2,000 a second.
+    assert!(t.elapsed() >= Duration::from_secs(4), "published in {:?}", t.elapsed());
+}

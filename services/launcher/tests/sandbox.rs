@@ -22,9 +22,7 @@ fn job(code: &str, timeout_ms: u64) -> Job {
 }
 
 async fn run(sandboxes: &Sandboxes, job: &Job) -> (moat_launcher::run::RunReport, Vec<Accepted>) {
-    let (tx, mut rx) = mpsc::channel(1024);
-    // Frames are consumed while the run goes on, as the launcher does: a
-    // full channel would hold back the reader, and with it the sandbox.
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let collector = tokio::spawn(async move {
         let mut frames = Vec::new();
         while let Some(f) = rx.recv().await {
@@ -160,7 +158,7 @@ async fn the_cgroup_kills_a_sandbox_over_its_memory_limit() {
         10_000,
     );
     job.memory_mb = 96;
-    let (tx, _rx) = mpsc::channel(16);
+    let (tx, _rx) = mpsc::unbounded_channel();
     let report = run_job(&sandboxes, &job, &settings, tx, &Default::default())
         .await
         .unwrap();
