@@ -33,9 +33,13 @@ pub struct Config {
         default_value = ".run/containerd/containerd.sock"
     )]
     pub containerd_socket: PathBuf,
-    /// containerd namespace for moat's sandboxes (swept at start).
+    /// containerd namespace for moat's sandboxes.
     #[arg(long, env = "MOAT_NAMESPACE", default_value = "moat")]
     pub namespace: String,
+    /// This launcher's name on its node (unique per node, stable across
+    /// restarts): a restarted launcher sweeps the sandboxes of its name.
+    #[arg(long, env = "MOAT_INSTANCE", default_value = "launcher-0")]
+    pub instance: String,
     /// The runsc wrapper the runc v2 shim runs (scripts/containerd.sh writes it).
     #[arg(
         long,
@@ -113,6 +117,12 @@ impl Config {
     /// Checks values that clap cannot: ranges, files, combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError(m));
+        if !moat_wire::subjects::valid_token(&self.instance) {
+            return bad(format!(
+                "--instance {:?} must be 1 to 64 of [A-Za-z0-9_-]",
+                self.instance
+            ));
+        }
         if self.slots == Some(0) {
             return bad("--slots must be at least 1".into());
         }
@@ -168,6 +178,7 @@ impl Config {
             runtime_root: abs(&self.runtime_root),
             rootfs: abs(&self.rootfs),
             io_dir: abs(&self.io_dir),
+            instance: self.instance.clone(),
             runner_args: vec!["/moat-runner".into(), "--modules".into(), "/modules".into()],
         }
     }

@@ -6,8 +6,9 @@
 //! hand them out later, with no change here. runsc is chosen per container
 //! through the runc v2 shim's options (`binary_name` names a wrapper that adds
 //! `--network=none`), so containerd needs no runtime configuration. Every
-//! container lives in one namespace, which [`Sandboxes::sweep`] empties at
-//! start-up: shims outlive a killed launcher.
+//! container carries its launcher instance's label, and [`Sandboxes::sweep`]
+//! removes that instance's containers at start-up (shims outlive a killed
+//! launcher) without touching other launchers' on the same node.
 //!
 //! Standard I/O are FIFOs in a per-sandbox directory. Our ends are opened
 //! before the task exists (stdout, stderr) or once the shim is reading
@@ -59,8 +60,11 @@ pub struct SandboxConfig {
     pub runtime_root: PathBuf,
     /// The read-only root filesystem: the static runner and the whitelist.
     pub rootfs: PathBuf,
-    /// Where per-sandbox FIFOs are made.
+    /// Where per-sandbox FIFOs are made (under a directory per instance).
     pub io_dir: PathBuf,
+    /// This launcher's name on the node: its containers are labelled with it
+    /// and a restarted launcher of the same name sweeps them.
+    pub instance: String,
     /// The runner's command line inside the sandbox.
     pub runner_args: Vec<String>,
 }
@@ -97,6 +101,9 @@ fn rpc(op: &'static str) -> impl FnOnce(containerd_client::tonic::Status) -> San
     }
 }
 
+/// The container label naming the launcher instance that owns a sandbox.
+pub const INSTANCE_LABEL: &str = "moat.launcher";
+
 /// A connection to containerd that makes sandboxes.
 #[derive(Clone)]
 pub struct Sandboxes {
@@ -113,6 +120,8 @@ impl Sandboxes {
                 path: config.socket.clone(),
                 source,
             })?;
+        let mut config = config;
+        config.io_dir = config.io_dir.join(&config.instance);
         std::fs::create_dir_all(&config.io_dir)?;
         Ok(Self { channel, config })
     }
@@ -130,12 +139,18 @@ impl Sandboxes {
         TasksClient::new(self.channel.clone())
     }
 
-    /// Kills and deletes every task and container in moat's namespace, and
-    /// removes FIFO directories left behind: what a previous life of the
-    /// launcher (or a crash) left. Returns how many containers were removed.
+    /// Kills and deletes every task and container of this launcher instance,
+    /// and removes its FIFO directories: what a previous life of the launcher
+    /// (or a crash) left. Returns how many containers were removed.
     pub async fn sweep(&self) -> Result<usize, SandboxError> {
         let ns = self.config.namespace.as_str();
-        let req = with_namespace!(ListContainersRequest { filters: vec![] }, ns);
+        let filter = format!("labels.\"{INSTANCE_LABEL}\"=={}", self.config.instance);
+        let req = with_namespace!(
+            ListContainersRequest {
+                filters: vec![filter]
+            },
+            ns
+        );
         let listed = self
             .containers()
             .list(req)
@@ -173,6 +188,7 @@ impl Sandboxes {
         };
         let container = Container {
             id: id.clone(),
+            labels: [(INSTANCE_LABEL.to_owned(), self.config.instance.clone())].into(),
             runtime: Some(Runtime {
                 name: "io.containerd.runc.v2".into(),
                 options: Some(Any {

@@ -146,13 +146,19 @@ impl Client {
         id
     }
 
-    /// Every event of the run until (and including) the result of the
-    /// attempt that produced one, in stream order.
-    async fn events(&self, run: &str, within: Duration) -> Vec<Event> {
-        let stream = self.js.get_stream(subjects::RUN_EVENTS).await.unwrap();
+    /// Reads `stream` from its start, filtered to `subject`, until `done`
+    /// says so after a message or `within` has passed.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        stream: &str,
+        subject: String,
+        within: Duration,
+        mut done: impl FnMut(&[T]) -> bool,
+    ) -> Vec<T> {
+        let stream = self.js.get_stream(stream).await.unwrap();
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: subjects::events(run),
+                filter_subject: subject,
                 ..Default::default()
             })
             .await
@@ -161,38 +167,41 @@ impl Client {
         let mut out = Vec::new();
         let until = Instant::now() + within;
         while Instant::now() < until {
-            let Ok(Some(Ok(msg))) =
-                tokio::time::timeout(until - Instant::now(), messages.next()).await
-            else {
-                break;
-            };
-            let event: Event = serde_json::from_slice(&msg.payload).unwrap();
-            let done = matches!(event.body, EventBody::Result(_));
-            out.push(event);
-            if done {
+            let next = tokio::time::timeout(until - Instant::now(), messages.next()).await;
+            let Ok(Some(Ok(msg))) = next else { break };
+            out.push(serde_json::from_slice(&msg.payload).unwrap());
+            if done(&out) {
                 break;
             }
         }
         out
     }
 
+    /// Every event of the run until (and including) the result of the
+    /// attempt that produced one, in stream order.
+    async fn events(&self, run: &str, within: Duration) -> Vec<Event> {
+        let is_result =
+            |e: &[Event]| matches!(e.last().map(|e| &e.body), Some(EventBody::Result(_)));
+        self.read(
+            subjects::RUN_EVENTS,
+            subjects::events(run),
+            within,
+            is_result,
+        )
+        .await
+    }
+
     /// The run's first event (it is running).
     async fn first_event(&self, run: &str, within: Duration) -> Event {
-        let stream = self.js.get_stream(subjects::RUN_EVENTS).await.unwrap();
-        let consumer = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: subjects::events(run),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let mut messages = consumer.messages().await.unwrap();
-        let msg = tokio::time::timeout(within, messages.next())
-            .await
-            .expect("an event in time")
-            .unwrap()
-            .unwrap();
-        serde_json::from_slice(&msg.payload).unwrap()
+        let mut first = self
+            .read(
+                subjects::RUN_EVENTS,
+                subjects::events(run),
+                within,
+                |_: &[Event]| true,
+            )
+            .await;
+        first.pop().expect("an event in time")
     }
 
     /// Final records for `tenant`, by run id, until `count` have arrived.
@@ -202,27 +211,15 @@ impl Client {
         count: usize,
         within: Duration,
     ) -> HashMap<String, RunRecord> {
-        let stream = self.js.get_stream(subjects::RUN_RESULTS).await.unwrap();
-        let consumer = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: subjects::done(tenant),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let mut messages = consumer.messages().await.unwrap();
-        let mut out = HashMap::new();
-        let until = Instant::now() + within;
-        while out.len() < count && Instant::now() < until {
-            let Ok(Some(Ok(msg))) =
-                tokio::time::timeout(until - Instant::now(), messages.next()).await
-            else {
-                break;
-            };
-            let record: RunRecord = serde_json::from_slice(&msg.payload).unwrap();
-            out.insert(record.run.clone(), record);
-        }
-        out
+        let records = self
+            .read(
+                subjects::RUN_RESULTS,
+                subjects::done(tenant),
+                within,
+                |r: &[RunRecord]| r.len() >= count,
+            )
+            .await;
+        records.into_iter().map(|r| (r.run.clone(), r)).collect()
     }
 }
 
@@ -375,16 +372,18 @@ async fn a_job_still_running_after_the_drain_period_goes_back_to_the_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_last_attempt_dies_is_recorded_as_failed() {
     let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
-    let one_try = [("MOAT_MAX_DELIVER", "1")];
-    let mut first = Launcher::start_with(&nats, &ctr, files.path(), 1, 1_000, &one_try);
+    let one_try = |instance| [("MOAT_MAX_DELIVER", "1"), ("MOAT_INSTANCE", instance)];
+    let mut first = Launcher::start_with(&nats, &ctr, files.path(), 1, 1_000, &one_try("a"));
     let client = Client::connect(&nats).await;
     let code = "console.log('started'); await new Promise(r => setTimeout(r, 5000));";
     let id = client.submit("doomed", code, 10_000).await;
     client.first_event(&id, Duration::from_secs(20)).await;
+    // A second launcher on the node (its own instance: it leaves the first's
+    // sandbox alone) is listening when the first dies.
+    let _second = Launcher::start_with(&nats, &ctr, files.path(), 1, 1_000, &one_try("b"));
     first.kill9();
-    // The server gives up on the message after its one delivery; the next
-    // launcher's dead-letter task reports it.
-    let _second = Launcher::start_with(&nats, &ctr, files.path(), 1, 1_000, &one_try);
+    // The server gives up on the message after its one delivery, and the
+    // surviving launcher's dead-letter task reports it.
     let records = client.records("doomed", 1, Duration::from_secs(30)).await;
     let record = &records[&id];
     assert_eq!(record.outcome, Outcome::Failed, "{record:?}");
@@ -405,17 +404,30 @@ async fn a_log_flood_is_paced_but_nothing_is_lost() {
     let _launcher = Launcher::start(&nats, &ctr, files.path(), 1, 30_000);
     let client = Client::connect(&nats).await;
     let id = client
-        .submit("flood", "for (let i = 0; i < 1e6; i++) console.log(i);", 5000)
+        .submit(
+            "flood",
+            "for (let i = 0; i < 1e6; i++) console.log(i);",
+            5000,
+        )
         .await;
     let t = Instant::now();
     let events = client.events(&id, Duration::from_secs(60)).await;
     // The runner stops the flood at its frame cap; every frame before the cap
     // arrives, in order, and then the result.
     assert_eq!(events.len(), 10_001);
-    assert!(events.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+    assert!(events
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.seq == i as u64 + 1));
     assert!(matches!(&events[9_999].body, EventBody::Log(l) if l.msg == "9999"));
-    let EventBody::Result(result) = &events[10_000].body else { panic!("ends with the result") };
+    let EventBody::Result(result) = &events[10_000].body else {
+        panic!("ends with the result")
+    };
     assert_eq!(result.outcome, Outcome::OutputLimit);
     // 1,000 pass at once, the rest at 2,000 a second.
-    assert!(t.elapsed() >= Duration::from_secs(4), "published in {:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_secs(4),
+        "published in {:?}",
+        t.elapsed()
+    );
 }

@@ -168,18 +168,23 @@ async fn the_cgroup_kills_a_sandbox_over_its_memory_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leftovers_are_swept() {
+async fn leftovers_are_swept_by_their_own_instance_only() {
     let ctr = Containerd::start();
     let sandboxes = Sandboxes::connect(ctr.config()).await.unwrap();
-    // A started sandbox nobody destroys, as a killed launcher would leave it.
-    let sandbox = sandboxes
-        .create(&moat_launcher::spec::Limits::for_job(64, 100_000))
-        .await
-        .unwrap();
-    sandbox.start().await.unwrap();
-    std::mem::forget(sandbox);
+    let mut other = ctr.config();
+    other.instance = "other".into();
+    let neighbour = Sandboxes::connect(other).await.unwrap();
+    let limits = moat_launcher::spec::Limits::for_job(64, 100_000);
+    // Started sandboxes nobody destroys, as a killed launcher would leave them.
+    for s in [&sandboxes, &neighbour] {
+        let sandbox = s.create(&limits).await.unwrap();
+        sandbox.start().await.unwrap();
+        std::mem::forget(sandbox);
+    }
     assert_eq!(sandboxes.sweep().await.unwrap(), 1);
     assert_eq!(sandboxes.sweep().await.unwrap(), 0);
+    // The neighbouring launcher's sandbox was left alone, for it to sweep.
+    assert_eq!(neighbour.sweep().await.unwrap(), 1);
 }
 
 /// A subverted runner's view: `moat-probe` runs in the runner's place, with

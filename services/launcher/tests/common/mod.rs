@@ -70,6 +70,7 @@ impl Containerd {
             runtime_root: self.dir.path().join("runsc"),
             rootfs,
             io_dir: self.dir.path().join("io"),
+            instance: "test".into(),
             runner_args: vec!["/moat-runner".into(), "--modules".into(), "/modules".into()],
         }
     }
