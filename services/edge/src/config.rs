@@ -1,0 +1,127 @@
+//! The edge's configuration: flags with `MOAT_*` environment variables,
+//! defaults for one machine, validated at start.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+
+use clap::Parser;
+
+use crate::rate_limit::{Policy, Rate};
+
+/// The public HTTP and WebSocket API.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "moat-edge", version)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "MOAT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// NATS server URL.
+    #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Secret for per-run tokens (shared by every edge); random per start if unset.
+    #[arg(long, env = "MOAT_EDGE_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "MOAT_MAX_BODY_BYTES", default_value_t = 1_100_000)]
+    pub max_body_bytes: u64,
+    /// Longest deadline an anonymous run may ask for, in ms.
+    #[arg(long, env = "MOAT_ANON_MAX_TIMEOUT_MS", default_value_t = 10_000)]
+    pub anon_max_timeout_ms: u64,
+    /// Largest heap an anonymous run may ask for, in MiB.
+    #[arg(long, env = "MOAT_ANON_MAX_MEMORY_MB", default_value_t = 128)]
+    pub anon_max_memory_mb: u64,
+    /// Rate per tenant: BURST/REFILL/INTERVAL_MS.
+    #[arg(long, env = "MOAT_RATE_TENANT", default_value = "60/20/1000")]
+    pub rate_tenant: String,
+    /// Rate per anonymous IP: BURST/REFILL/INTERVAL_MS.
+    #[arg(long, env = "MOAT_RATE_ANON", default_value = "10/2/1000")]
+    pub rate_anon: String,
+    /// Rate per route across all clients: BURST/REFILL/INTERVAL_MS.
+    #[arg(long, env = "MOAT_RATE_PATH", default_value = "2000/1000/1000")]
+    pub rate_path: String,
+    /// Rate per client and route: BURST/REFILL/INTERVAL_MS.
+    #[arg(long, env = "MOAT_RATE_CLIENT_PATH", default_value = "30/10/1000")]
+    pub rate_client_path: String,
+    /// Tenants and IPs that skip rate limits (comma-separated).
+    #[arg(long, env = "MOAT_RATE_ALLOW", value_delimiter = ',')]
+    pub rate_allow: Vec<String>,
+    /// Proxies whose X-Forwarded-For is believed (comma-separated IPs).
+    #[arg(long, env = "MOAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Most rate-limit buckets held at once.
+    #[arg(long, env = "MOAT_RATE_MAX_BUCKETS", default_value_t = 100_000)]
+    pub rate_max_buckets: usize,
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// The rate-limit policy, or why the rates do not parse.
+    pub fn policy(&self) -> Result<Policy, ConfigError> {
+        let rate = |s: &str| Rate::parse(s).map_err(ConfigError);
+        if self.rate_max_buckets < 16 {
+            return Err(ConfigError("--rate-max-buckets must be at least 16".into()));
+        }
+        Ok(Policy {
+            tenant: rate(&self.rate_tenant)?,
+            anonymous: rate(&self.rate_anon)?,
+            path: rate(&self.rate_path)?,
+            client_path: rate(&self.rate_client_path)?,
+            allow: self
+                .rate_allow
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .collect::<HashSet<_>>(),
+            max_buckets: self.rate_max_buckets,
+        })
+    }
+
+    /// Checks everything clap cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.policy()?;
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError("--max-body-bytes must be at least 1024".into()));
+        }
+        let (lo, hi) = moat_wire::job::TIMEOUT_MS_RANGE;
+        if !(lo..=hi).contains(&self.anon_max_timeout_ms) {
+            return Err(ConfigError(format!(
+                "--anon-max-timeout-ms must be in {lo}..={hi}"
+            )));
+        }
+        let (lo, hi) = moat_wire::job::MEMORY_MB_RANGE;
+        if !(lo..=hi).contains(&self.anon_max_memory_mb) {
+            return Err(ConfigError(format!(
+                "--anon-max-memory-mb must be in {lo}..={hi}"
+            )));
+        }
+        if self.secret.as_deref().is_some_and(|s| s.len() < 16) {
+            return Err(ConfigError(
+                "MOAT_EDGE_SECRET must be at least 16 characters".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_rates_do_not() {
+        let ok = Config::try_parse_from(["moat-edge"]).unwrap();
+        ok.validate().unwrap();
+        assert_eq!(ok.listen.to_string(), "127.0.0.1:8080");
+        let bad = Config::try_parse_from(["moat-edge", "--rate-anon", "10/2"]).unwrap();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("BURST/REFILL/INTERVAL_MS"));
+        let short = Config::try_parse_from(["moat-edge", "--secret", "x"]).unwrap();
+        assert!(short.validate().is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! moat's edge: the public HTTP and WebSocket API. It sheds abuse before it
+//! costs anything (rate limits first), publishes runs to the queue, and
+//! streams their events; it never runs code.
+//!
+//! - [`rate_limit`], [`client_ip`]: who is asking, and whether they may;
+//! - [`runs`]: submit a run, stream its events;
+//! - [`errors`]: one JSON error shape and status mapping;
+//! - [`token`]: per-run tokens;
+//! - [`config`]: flags and validation.
+//!
+//! Not yet (issue 4 goes on): API keys and tenants, the run record and file
+//! downloads (they read the recorder's database), usage, metrics.
+
+pub mod client_ip;
+pub mod config;
+pub mod errors;
+pub mod rate_limit;
+pub mod runs;
+pub mod token;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use warp::Filter;
+
+use crate::config::Config;
+
+/// Why the edge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// NATS cannot be reached.
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Nats {
+        /// The URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Every route, with errors turned into JSON.
+pub fn routes(
+    deps: runs::Deps,
+    nats: async_nats::Client,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    let health = warp::path!("healthz")
+        .and(warp::get())
+        .map(|| warp::reply::json(&serde_json::json!({"ok": true})));
+    let ready = warp::path!("readyz").and(warp::get()).map(move || {
+        let up = nats.connection_state() == async_nats::connection::State::Connected;
+        let status = if up {
+            warp::http::StatusCode::OK
+        } else {
+            warp::http::StatusCode::SERVICE_UNAVAILABLE
+        };
+        warp::reply::with_status(warp::reply::json(&serde_json::json!({"nats": up})), status)
+    });
+    use warp::Reply as _;
+    health
+        .map(|r: warp::reply::Json| r.into_response())
+        .or(ready.map(|r: warp::reply::WithStatus<warp::reply::Json>| r.into_response()))
+        .unify()
+        .or(runs::handlers(deps))
+        .unify()
+        .recover(runs::recover)
+        .unify()
+}
+
+/// Runs the edge on `listener` until `shutdown`.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), EdgeError> {
+    config.validate()?;
+    let client = async_nats::connect(&config.nats_url)
+        .await
+        .map_err(|e| EdgeError::Nats {
+            url: config.nats_url.clone(),
+            message: e.to_string(),
+        })?;
+    let secret = match &config.secret {
+        Some(s) => s.as_bytes().to_vec(),
+        None => {
+            tracing::warn!("MOAT_EDGE_SECRET is not set: run tokens will not survive a restart");
+            uuid::Uuid::new_v4()
+                .as_bytes()
+                .iter()
+                .chain(uuid::Uuid::new_v4().as_bytes())
+                .copied()
+                .collect()
+        }
+    };
+    let deps = runs::Deps {
+        js: async_nats::jetstream::new(client.clone()),
+        limits: Arc::new(rate_limit::RateLimits::new(config.policy()?)),
+        tokens: token::Tokens::new(&secret),
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        max_body_bytes: config.max_body_bytes,
+        anon_max_timeout_ms: config.anon_max_timeout_ms,
+        anon_max_memory_mb: config.anon_max_memory_mb,
+    };
+    tracing::info!(listen = %config.listen, "edge ready");
+    warp::serve(routes(deps, client))
+        .incoming(listener)
+        .graceful(async move { shutdown.cancelled().await })
+        .run()
+        .await;
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! The edge's API through warp's test client, against a real nats-server
+//! (started here through the project's script, on a free loopback port).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moat_edge::rate_limit::{Policy, Rate, RateLimits};
+use moat_edge::runs::Deps;
+use moat_edge::token::Tokens;
+use moat_wire::{subjects, Event, EventBody, LogFrame, LogLevel, Outcome, ResultFrame, RunRequest};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// nats-server for one test, stopped on drop.
+struct Nats {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Nats {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("moat-nats")
+            .tempdir()
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = Command::new(root().join("scripts/nats.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .arg(port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        Self { dir, url }
+    }
+
+    fn stop(&self) {
+        let _ = Command::new(root().join("scripts/nats.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+const PROXY: &str = "10.9.9.9";
+
+async fn setup(nats: &Nats, anon: &str, max_queued: i64) -> (Deps, async_nats::Client) {
+    let client = async_nats::connect(&nats.url).await.unwrap();
+    let mut js = async_nats::jetstream::new(client.clone());
+    js.set_timeout(Duration::from_secs(2));
+    moat_launcher::nats::ensure_streams(&js, max_queued)
+        .await
+        .unwrap();
+    let policy = Policy {
+        tenant: Rate::parse("100/100/1000").unwrap(),
+        anonymous: Rate::parse(anon).unwrap(),
+        path: Rate::parse("1000/1000/1000").unwrap(),
+        client_path: Rate::parse("1000/1000/1000").unwrap(),
+        allow: HashSet::new(),
+        max_buckets: 1000,
+    };
+    let deps = Deps {
+        js,
+        limits: Arc::new(RateLimits::new(policy)),
+        tokens: Tokens::new(b"a test secret of enough length"),
+        trusted_proxies: Arc::new(vec![PROXY.parse().unwrap()]),
+        max_body_bytes: 64 * 1024,
+        anon_max_timeout_ms: 10_000,
+        anon_max_memory_mb: 128,
+    };
+    (deps, client)
+}
+
+fn from(ip: &str) -> SocketAddr {
+    format!("{ip}:40000").parse().unwrap()
+}
+
+async fn post(
+    routes: &(impl warp::Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
+          + Clone
+          + 'static),
+    peer: &str,
+    xff: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value, warp::http::HeaderMap) {
+    let mut req = warp::test::request()
+        .method("POST")
+        .path("/v1/runs")
+        .remote_addr(from(peer))
+        .body(body);
+    if let Some(x) = xff {
+        req = req.header("x-forwarded-for", x);
+    }
+    let resp = req.reply(routes).await;
+    let json = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
+    (resp.status().as_u16(), json, resp.headers().clone())
+}
+
+#[tokio::test]
+async fn submit_queues_the_run_and_answers_with_its_token() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
+    let tokens = deps.tokens.clone();
+    let js = deps.js.clone();
+    let routes = moat_edge::routes(deps, client);
+    let (status, json, headers) = post(
+        &routes,
+        "192.0.2.1",
+        None,
+        r#"{"code":"console.log(1)","timeout_ms":2000}"#,
+    )
+    .await;
+    assert_eq!(status, 202, "{json}");
+    let id = json["id"].as_str().unwrap();
+    assert_eq!(json["status"], "queued");
+    assert!(tokens.verify(id, json["token"].as_str().unwrap()));
+    assert_eq!(
+        json["events_url"],
+        format!(
+            "/v1/runs/{id}/events?token={}",
+            json["token"].as_str().unwrap()
+        )
+    );
+    assert!(headers.contains_key("ratelimit-remaining"));
+    // The run is on the queue, as the launcher will read it.
+    let mut runs = js.get_stream(subjects::RUNS).await.unwrap();
+    let msg = runs
+        .get_last_raw_message_by_subject(&subjects::submit("anon"))
+        .await
+        .unwrap();
+    let req: RunRequest = serde_json::from_slice(&msg.payload).unwrap();
+    assert_eq!(
+        (req.id.as_str(), req.tenant.as_str(), req.job.timeout_ms),
+        (id, "anon", 2000)
+    );
+    assert_eq!(runs.info().await.unwrap().state.messages, 1);
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
+    let routes = moat_edge::routes(deps, client);
+    for (body, status, code) in [
+        ("not json", 400, "invalid_json"),
+        (r#"{"code": 1}"#, 400, "invalid_json"),
+        (r#"{"code": "1", "env": {}}"#, 400, "invalid_json"),
+        (
+            r#"{"code": "1", "timeout_ms": 60000}"#,
+            400,
+            "limit_exceeded",
+        ),
+        (r#"{"code": "1", "memory_mb": 4096}"#, 400, "limit_exceeded"),
+        (r#"{"code": "1", "memory_mb": 1}"#, 400, "invalid_job"),
+        (
+            r#"{"code": "1", "filename": "../x.js"}"#,
+            400,
+            "invalid_job",
+        ),
+    ] {
+        let (s, json, _) = post(&routes, "192.0.2.1", None, body).await;
+        assert_eq!(
+            (s, json["error"]["code"].as_str().unwrap()),
+            (status, code),
+            "{body}: {json}"
+        );
+        assert!(!json["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let huge = format!(r#"{{"code": "{}"}}"#, "x".repeat(70 * 1024));
+    let (s, json, _) = post(&routes, "192.0.2.1", None, &huge).await;
+    assert_eq!(
+        (s, json["error"]["code"].as_str().unwrap()),
+        (413, "payload_too_large")
+    );
+    let resp = warp::test::request().path("/nope").reply(&routes).await;
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn rate_limits_refuse_with_retry_after_and_trust_only_our_proxy() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "2/1/1000", 100).await;
+    let routes = moat_edge::routes(deps, client);
+    let body = r#"{"code":"1"}"#;
+    let (s1, _, h1) = post(&routes, "192.0.2.1", None, body).await;
+    let (s2, _, h2) = post(&routes, "192.0.2.1", None, body).await;
+    assert_eq!((s1, s2), (202, 202));
+    assert_eq!(
+        (&h1["ratelimit-limit"], &h1["ratelimit-remaining"]),
+        (&"2".parse().unwrap(), &"1".parse().unwrap())
+    );
+    assert_eq!(h2["ratelimit-remaining"], "0");
+    let (s3, json, h3) = post(&routes, "192.0.2.1", None, body).await;
+    assert_eq!(s3, 429);
+    assert_eq!(json["error"]["code"], "rate_limited");
+    assert_eq!(h3["retry-after"], "1");
+    assert_eq!(h3["ratelimit-remaining"], "0");
+    // A spoofed X-Forwarded-For from an untrusted peer changes nothing.
+    let (s, _, _) = post(&routes, "192.0.2.1", Some("198.51.100.1"), body).await;
+    assert_eq!(s, 429);
+    // Through the trusted proxy, each forwarded client has its own bucket.
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        let (s, json, _) = post(&routes, PROXY, Some(client), body).await;
+        assert_eq!(s, 202, "{json}");
+    }
+    // After the refill interval the first client may go again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, _, _) = post(&routes, "192.0.2.1", None, body).await;
+    assert_eq!(s, 202);
+}
+
+#[tokio::test]
+async fn a_full_queue_is_429_and_nats_down_is_503() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "100/100/1000", 2).await;
+    let js = deps.js.clone();
+    let routes = moat_edge::routes(deps, client);
+    let body = r#"{"code":"1"}"#;
+    for _ in 0..2 {
+        assert_eq!(post(&routes, "192.0.2.1", None, body).await.0, 202);
+    }
+    let (s, json, h) = post(&routes, "192.0.2.1", None, body).await;
+    assert_eq!(
+        (s, json["error"]["code"].as_str().unwrap()),
+        (429, "queue_full"),
+        "{json}"
+    );
+    assert!(h.contains_key("retry-after"));
+    let mut runs = js.get_stream(subjects::RUNS).await.unwrap();
+    assert_eq!(
+        runs.info().await.unwrap().state.messages,
+        2,
+        "the refused run was not queued"
+    );
+
+    nats.stop();
+    let (s, json, _) = post(&routes, "192.0.2.1", None, body).await;
+    assert_eq!(
+        (s, json["error"]["code"].as_str().unwrap()),
+        (503, "unavailable"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn the_websocket_replays_every_event_then_closes() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
+    let (tokens, js) = (deps.tokens.clone(), deps.js.clone());
+    let routes = moat_edge::routes(deps, client);
+    let id = "0123456789abcdef0123456789abcdef";
+    // The run has already finished when the client connects.
+    let bodies = [
+        EventBody::Log(LogFrame {
+            level: LogLevel::Info,
+            msg: "one".into(),
+            ts_ms: 1,
+        }),
+        EventBody::Log(LogFrame {
+            level: LogLevel::Warn,
+            msg: "two".into(),
+            ts_ms: 2,
+        }),
+        EventBody::Result(ResultFrame {
+            outcome: Outcome::Ok,
+            value: Some(serde_json::json!(42)),
+            error: None,
+            cpu_ms: 1,
+            wall_ms: 2,
+            heap_peak_bytes: 3,
+        }),
+    ];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let event = Event {
+            run: id.into(),
+            attempt: 1,
+            seq: i as u64 + 1,
+            body,
+        };
+        js.publish(
+            subjects::events(id),
+            serde_json::to_vec(&event).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    let token = tokens.issue(id);
+    let mut ws = warp::test::ws()
+        .path(&format!("/v1/runs/{id}/events?token={token}"))
+        .handshake(routes.clone())
+        .await
+        .expect("handshake");
+    let mut seqs = Vec::new();
+    for _ in 0..3 {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let event: Event = serde_json::from_str(msg.to_str().unwrap()).unwrap();
+        seqs.push(event.seq);
+    }
+    assert_eq!(seqs, vec![1, 2, 3]);
+    // After the result, the server closes the socket.
+    tokio::time::timeout(Duration::from_secs(5), ws.recv_closed())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Without the token, or with another run's, the run does not exist.
+    for path in [
+        format!("/v1/runs/{id}/events"),
+        format!(
+            "/v1/runs/{id}/events?token={}",
+            tokens.issue("ffffffffffffffffffffffffffffffff")
+        ),
+    ] {
+        let resp = warp::test::request()
+            .path(&path)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .reply(&routes)
+            .await;
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+}
