@@ -1,0 +1,187 @@
+//! The vertical slice: HTTP submit at the edge → NATS → a launcher (in this
+//! process) → a gVisor sandbox through a real containerd → events back over
+//! the edge's WebSocket. Needs root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use moat_edge::rate_limit::{Policy, Rate, RateLimits};
+use moat_edge::runs::Deps;
+use moat_edge::token::Tokens;
+use moat_wire::{Event, EventBody, Outcome};
+use tokio_util::sync::CancellationToken;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A server started by one of the project's scripts in a temp dir, stopped on drop.
+struct Server {
+    script: &'static str,
+    dir: tempfile::TempDir,
+    out: String,
+}
+
+impl Server {
+    fn start(script: &'static str, extra: &[String]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("moat-slice")
+            .tempdir()
+            .unwrap();
+        let out = Command::new(root().join(script))
+            .arg("start")
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        Self { script, dir, out }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join(self.script))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
+    assert!(
+        nix_is_root(),
+        "the slice test needs root (containerd and runsc do)"
+    );
+    let nats = Server::start("scripts/nats.sh", &[free_port().to_string()]);
+    let ctr = Server::start("scripts/containerd.sh", &[]);
+    let files = tempfile::tempdir().unwrap();
+    let d = ctr.dir.path();
+    let launcher_config = moat_launcher::config::Config::try_parse_from([
+        "moat-launcher".to_owned(),
+        format!("--nats-url={}", nats.out),
+        format!("--containerd-socket={}", ctr.out),
+        "--namespace=moat-slice".to_owned(),
+        format!("--runtime-binary={}", d.join("runsc-moat").display()),
+        format!("--runtime-root={}", d.join("runsc").display()),
+        format!("--rootfs={}", root().join(".run/rootfs").display()),
+        format!("--io-dir={}", d.join("io").display()),
+        format!("--files-dir={}", files.path().display()),
+        "--slots=1".to_owned(),
+    ])
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let launcher = tokio::spawn(moat_launcher::run(
+        launcher_config,
+        metrics,
+        shutdown.clone(),
+    ));
+
+    let client = async_nats::connect(&nats.out).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    // The launcher creates the streams as it starts.
+    for _ in 0..200 {
+        if js.get_stream(moat_wire::subjects::RUNS).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let open = Rate::parse("100/100/1000").unwrap();
+    let deps = Deps {
+        js,
+        limits: Arc::new(RateLimits::new(Policy {
+            tenant: open,
+            anonymous: open,
+            path: open,
+            client_path: open,
+            allow: Default::default(),
+            max_buckets: 100,
+        })),
+        tokens: Tokens::new(b"slice test secret, long enough"),
+        trusted_proxies: Arc::new(vec![]),
+        max_body_bytes: 1 << 20,
+        anon_max_timeout_ms: 10_000,
+        anon_max_memory_mb: 128,
+    };
+    let routes = moat_edge::routes(deps, client);
+
+    let code = r#"
+        import { save } from 'moat:files';
+        console.log('hello from gvisor');
+        save('answer.txt', 'forty-two');
+        export default async () => { await new Promise(r => setTimeout(r, 10)); return 6 * 7; };
+    "#;
+    let resp = warp::test::request()
+        .method("POST")
+        .path("/v1/runs")
+        .remote_addr("127.0.0.1:5555".parse().unwrap())
+        .json(&serde_json::json!({"code": code, "timeout_ms": 5000}))
+        .reply(&routes)
+        .await;
+    assert_eq!(resp.status(), 202);
+    let accepted: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    let mut ws = warp::test::ws()
+        .path(accepted["events_url"].as_str().unwrap())
+        .handshake(routes.clone())
+        .await
+        .expect("handshake");
+    let mut events = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(60), ws.recv())
+            .await
+            .expect("events in time");
+        let Ok(msg) = msg else { break };
+        let event: Event = serde_json::from_str(msg.to_str().unwrap()).unwrap();
+        let done = matches!(event.body, EventBody::Result(_));
+        events.push(event);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        matches!(&events[0].body, EventBody::Log(l) if l.msg == "hello from gvisor"),
+        "{events:?}"
+    );
+    assert!(matches!(&events[1].body, EventBody::File(f) if f.name == "answer.txt" && f.size == 9));
+    let EventBody::Result(result) = &events[2].body else {
+        panic!("{events:?}")
+    };
+    assert_eq!(result.outcome, Outcome::Ok);
+    assert_eq!(result.value, Some(serde_json::json!(42)));
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    tokio::time::timeout(Duration::from_secs(5), ws.recv_closed())
+        .await
+        .unwrap()
+        .unwrap();
+
+    shutdown.cancel();
+    launcher.await.unwrap().unwrap();
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
