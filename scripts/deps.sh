@@ -13,6 +13,7 @@ command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
 command -v containerd >/dev/null || need_apt+=(containerd)
 command -v runc >/dev/null || need_apt+=(runc)
 command -v runsc >/dev/null || need_apt+=(runsc)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 
 if ((${#need_apt[@]})); then
   echo "deps: installing ${need_apt[*]}"
