@@ -18,6 +18,15 @@ pub struct Config {
     /// NATS server URL.
     #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// The database shared with the recorder (SQLite file or PostgreSQL URL).
+    #[arg(long, env = "MOAT_DATABASE_URL", default_value = moat_recorder::db::DEFAULT_URL)]
+    pub database_url: String,
+    /// Longest deadline a tenant's run may ask for, in ms.
+    #[arg(long, env = "MOAT_TENANT_MAX_TIMEOUT_MS", default_value_t = 60_000)]
+    pub tenant_max_timeout_ms: u64,
+    /// Largest heap a tenant's run may ask for, in MiB.
+    #[arg(long, env = "MOAT_TENANT_MAX_MEMORY_MB", default_value_t = 512)]
+    pub tenant_max_memory_mb: u64,
     /// Secret for per-run tokens (shared by every edge); random per start if unset.
     #[arg(long, env = "MOAT_EDGE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,

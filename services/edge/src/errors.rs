@@ -25,6 +25,9 @@ pub enum ApiError {
     /// Not found, or not yours (never 403: existence is not disclosed).
     #[error("no such run")]
     NotFound,
+    /// An `Authorization: Bearer` key that is unknown or revoked.
+    #[error("the API key is not valid")]
+    Unauthorized,
     /// A rate limit refused the request.
     #[error("rate limited by the {scope} limit; retry in {retry_after_secs} s")]
     RateLimited {
@@ -50,6 +53,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited { .. } | ApiError::QueueFull => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -61,6 +65,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => code,
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::NotFound => "not_found",
+            ApiError::Unauthorized => "invalid_key",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::QueueFull => "queue_full",
             ApiError::Unavailable(_) => "unavailable",

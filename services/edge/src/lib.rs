@@ -8,8 +8,8 @@
 //! - [`token`]: per-run tokens;
 //! - [`config`]: flags and validation.
 //!
-//! Not yet (issue 4 goes on): API keys and tenants, the run record and file
-//! downloads (they read the recorder's database), usage, metrics.
+//! Not yet (issue 4 goes on): file downloads, edge metrics, the `moat keys`
+//! command.
 
 pub mod client_ip;
 pub mod config;
@@ -39,6 +39,9 @@ pub enum EdgeError {
         /// Why.
         message: String,
     },
+    /// The database cannot be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] moat_recorder::db::DbError),
 }
 
 /// Every route, with errors turned into JSON.
@@ -94,14 +97,18 @@ pub async fn run(
                 .collect()
         }
     };
+    let db = moat_recorder::db::connect(&config.database_url).await?;
     let deps = runs::Deps {
         js: async_nats::jetstream::new(client.clone()),
+        db,
         limits: Arc::new(rate_limit::RateLimits::new(config.policy()?)),
         tokens: token::Tokens::new(&secret),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         max_body_bytes: config.max_body_bytes,
         anon_max_timeout_ms: config.anon_max_timeout_ms,
         anon_max_memory_mb: config.anon_max_memory_mb,
+        tenant_max_timeout_ms: config.tenant_max_timeout_ms,
+        tenant_max_memory_mb: config.tenant_max_memory_mb,
     };
     tracing::info!(listen = %config.listen, "edge ready");
     warp::serve(routes(deps, client))

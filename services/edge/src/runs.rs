@@ -3,9 +3,12 @@
 //! replays the run's events from the first, then streams live, and closes
 //! normally after the result).
 //!
-//! Every route takes its rate-limit token before reading the body. Anonymous
-//! callers are keyed by client IP and run as tenant `anon`; reading a run needs
-//! its token (query `token` or header `X-Run-Token`): without it the run does
+//! Every route takes its rate-limit token before reading the body or asking
+//! the database. `Authorization: Bearer <key>` names a tenant (rate-limited
+//! by the key's hash before the key is looked up, so a flood of made-up keys
+//! costs no queries beyond its buckets); anonymous callers are keyed by
+//! client IP and run as tenant `anon`. A run is readable by its tenant or with
+//! its token (query `token` or header `X-Run-Token`); to anyone else it does
 //! not exist (404, not 403).
 
 use std::convert::Infallible;
@@ -22,6 +25,8 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::ws::{Message, WebSocket};
 use warp::{Filter, Rejection, Reply};
+
+use moat_recorder::db;
 
 use crate::client_ip::client_ip;
 use crate::errors::{rate_limit_headers, ApiError};
@@ -41,6 +46,8 @@ const WS_MAX_SESSION: Duration = Duration::from_secs(15 * 60);
 pub struct Deps {
     /// JetStream, for submitting and replaying.
     pub js: jetstream::Context,
+    /// The database (run records, usage, API keys).
+    pub db: sea_orm::DatabaseConnection,
     /// The rate limits.
     pub limits: Arc<RateLimits>,
     /// Run tokens.
@@ -53,38 +60,87 @@ pub struct Deps {
     pub anon_max_timeout_ms: u64,
     /// Plan limits for anonymous runs.
     pub anon_max_memory_mb: u64,
+    /// Plan limits for tenants' runs.
+    pub tenant_max_timeout_ms: u64,
+    /// Plan limits for tenants' runs.
+    pub tenant_max_memory_mb: u64,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A tenant, by a live API key.
+    Tenant(String),
+    /// Nobody in particular, from this address.
+    Anonymous(std::net::IpAddr),
+}
+
+impl Caller {
+    fn tenant(&self) -> &str {
+        match self {
+            Caller::Tenant(t) => t,
+            Caller::Anonymous(_) => ANONYMOUS_TENANT,
+        }
+    }
 }
 
 impl warp::reject::Reject for ApiError {}
 
-/// Who is calling, and whether the rate limits let them.
+/// Who is calling, and whether the rate limits let them: the rate limit is
+/// taken first (by key hash or IP), the key looked up after.
 fn caller(
     deps: Deps,
     route: &'static str,
-) -> impl Filter<Extract = (Option<Headers>,), Error = Rejection> + Clone {
+) -> impl Filter<Extract = (Caller, Option<Headers>), Error = Rejection> + Clone {
     warp::addr::remote()
         .and(warp::header::optional::<String>("x-forwarded-for"))
-        .and_then(move |peer: Option<SocketAddr>, xff: Option<String>| {
-            let deps = deps.clone();
-            async move {
-                let peer = peer
-                    .map(|p| p.ip())
-                    .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-                let ip = client_ip(peer, xff.as_deref(), &deps.trusted_proxies);
-                match deps.limits.check(&Client::Anonymous(ip), route) {
-                    Verdict::Allowed(headers) => Ok(headers),
-                    Verdict::Refused {
-                        headers,
-                        retry_after_secs,
-                        scope,
-                    } => Err(warp::reject::custom(ApiError::RateLimited {
-                        scope,
-                        headers,
-                        retry_after_secs,
-                    })),
+        .and(warp::header::optional::<String>("authorization"))
+        .and_then(
+            move |peer: Option<SocketAddr>, xff: Option<String>, auth: Option<String>| {
+                let deps = deps.clone();
+                async move {
+                    let peer = peer
+                        .map(|p| p.ip())
+                        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+                    let ip = client_ip(peer, xff.as_deref(), &deps.trusted_proxies);
+                    let key = auth
+                        .as_deref()
+                        .map(|a| a.strip_prefix("Bearer ").unwrap_or(a).trim().to_owned());
+                    let limited = match &key {
+                        Some(k) => Client::Tenant(db::sha256_hex(k)[..16].to_owned()),
+                        None => Client::Anonymous(ip),
+                    };
+                    let headers = match deps.limits.check(&limited, route) {
+                        Verdict::Allowed(headers) => headers,
+                        Verdict::Refused {
+                            headers,
+                            retry_after_secs,
+                            scope,
+                        } => {
+                            return Err(warp::reject::custom(ApiError::RateLimited {
+                                scope,
+                                headers,
+                                retry_after_secs,
+                            }))
+                        }
+                    };
+                    let caller = match key {
+                        None => Caller::Anonymous(ip),
+                        Some(k) => match db::lookup_api_key(&deps.db, &k).await {
+                            Ok(Some(row)) => Caller::Tenant(row.tenant),
+                            Ok(None) => return Err(warp::reject::custom(ApiError::Unauthorized)),
+                            Err(e) => {
+                                return Err(warp::reject::custom(ApiError::Unavailable(
+                                    e.to_string(),
+                                )))
+                            }
+                        },
+                    };
+                    Ok((caller, headers))
                 }
-            }
-        })
+            },
+        )
+        .untuple_one()
 }
 
 /// The routes of this resource.
@@ -102,9 +158,28 @@ pub fn handlers(deps: Deps) -> impl Filter<Extract = (Response,), Error = Reject
         .and(warp::query::<TokenQuery>())
         .and(warp::header::optional::<String>("x-run-token"))
         .and(warp::ws())
-        .and(with(deps))
+        .and(with(deps.clone()))
         .and_then(events);
-    submit.or(events).unify()
+    let status = warp::path!("v1" / "runs" / String)
+        .and(warp::get())
+        .and(caller(deps.clone(), "status"))
+        .and(warp::query::<TokenQuery>())
+        .and(warp::header::optional::<String>("x-run-token"))
+        .and(with(deps.clone()))
+        .and_then(status);
+    let usage = warp::path!("v1" / "usage")
+        .and(warp::get())
+        .and(caller(deps.clone(), "usage"))
+        .and(warp::query::<UsageQuery>())
+        .and(with(deps))
+        .and_then(usage);
+    submit
+        .or(events)
+        .unify()
+        .or(status)
+        .unify()
+        .or(usage)
+        .unify()
 }
 
 fn with(deps: Deps) -> impl Filter<Extract = (Deps,), Error = Infallible> + Clone {
@@ -122,23 +197,30 @@ struct SubmitBody {
 }
 
 async fn submit(
+    caller: Caller,
     headers: Option<Headers>,
     length: Option<u64>,
     body: Bytes,
     deps: Deps,
 ) -> Result<Response, Rejection> {
-    let reply = accept(length, body, &deps)
+    let reply = accept(&caller, length, body, &deps)
         .await
         .map_err(warp::reject::custom)?;
-    let mut resp =
-        warp::reply::with_status(warp::reply::json(&reply), StatusCode::ACCEPTED).into_response();
+    let accepted = warp::reply::with_status(warp::reply::json(&reply), StatusCode::ACCEPTED);
+    Ok(with_headers(accepted, headers))
+}
+
+/// The reply, with the `RateLimit-*` headers when a bucket applied.
+fn with_headers(reply: impl Reply, headers: Option<Headers>) -> Response {
+    let mut resp = reply.into_response();
     if let Some(h) = headers {
         rate_limit_headers(&mut resp, &h);
     }
-    Ok(resp)
+    resp
 }
 
 async fn accept(
+    caller: &Caller,
     length: Option<u64>,
     body: Bytes,
     deps: &Deps,
@@ -163,28 +245,22 @@ async fn accept(
             ),
         ));
     }
-    job.timeout_ms = body
-        .timeout_ms
-        .unwrap_or(job.timeout_ms.min(deps.anon_max_timeout_ms));
-    job.memory_mb = body
-        .memory_mb
-        .unwrap_or(job.memory_mb.min(deps.anon_max_memory_mb));
-    if job.timeout_ms > deps.anon_max_timeout_ms {
+    let (max_timeout, max_memory) = match caller {
+        Caller::Tenant(_) => (deps.tenant_max_timeout_ms, deps.tenant_max_memory_mb),
+        Caller::Anonymous(_) => (deps.anon_max_timeout_ms, deps.anon_max_memory_mb),
+    };
+    job.timeout_ms = body.timeout_ms.unwrap_or(job.timeout_ms.min(max_timeout));
+    job.memory_mb = body.memory_mb.unwrap_or(job.memory_mb.min(max_memory));
+    if job.timeout_ms > max_timeout {
         return Err(ApiError::bad(
             "limit_exceeded",
-            format!(
-                "timeout_ms may be at most {} on your plan",
-                deps.anon_max_timeout_ms
-            ),
+            format!("timeout_ms may be at most {max_timeout} on your plan"),
         ));
     }
-    if job.memory_mb > deps.anon_max_memory_mb {
+    if job.memory_mb > max_memory {
         return Err(ApiError::bad(
             "limit_exceeded",
-            format!(
-                "memory_mb may be at most {} on your plan",
-                deps.anon_max_memory_mb
-            ),
+            format!("memory_mb may be at most {max_memory} on your plan"),
         ));
     }
     if let Some(name) = body.filename {
@@ -194,13 +270,14 @@ async fn accept(
         .map_err(|e| ApiError::bad("invalid_job", e.to_string()))?;
 
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let request = RunRequest::new(&id, ANONYMOUS_TENANT, job);
+    let tenant = caller.tenant();
+    let request = RunRequest::new(&id, tenant, job);
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", id.as_str());
     let payload = serde_json::to_vec(&request).expect("requests serialise");
     let ack = deps
         .js
-        .publish_with_headers(subjects::submit(ANONYMOUS_TENANT), headers, payload.into())
+        .publish_with_headers(subjects::submit(tenant), headers, payload.into())
         .await
         .map_err(|e| ApiError::Unavailable(format!("cannot queue the run: {e}")))?;
     ack.await.map_err(|e| {
@@ -214,6 +291,17 @@ async fn accept(
         }
     })?;
     let token = deps.tokens.issue(&id);
+    // Only a run that was queued gets a record. If this insert fails the
+    // recorder still creates the row from the run's own events and record.
+    let queued = db::NewRun {
+        id: id.clone(),
+        tenant: tenant.to_owned(),
+        token_hash: Some(db::sha256_hex(&token)),
+        submitted_ms: request.submitted_ms,
+    };
+    if let Err(e) = db::insert_queued_run(&deps.db, &queued).await {
+        tracing::warn!(run = %id, error = %e, "recording a queued run");
+    }
     Ok(serde_json::json!({
         "id": id,
         "token": token,
@@ -228,18 +316,41 @@ struct TokenQuery {
     token: Option<String>,
 }
 
+/// Whether `caller` may read run `id`: with its token, or as its tenant.
+async fn may_read(
+    caller: &Caller,
+    id: &str,
+    token: Option<String>,
+    deps: &Deps,
+) -> Result<(), ApiError> {
+    if !subjects::valid_token(id) {
+        return Err(ApiError::NotFound);
+    }
+    if token.is_some_and(|t| deps.tokens.verify(id, &t)) {
+        return Ok(());
+    }
+    let Caller::Tenant(tenant) = caller else {
+        return Err(ApiError::NotFound);
+    };
+    match db::get_run(&deps.db, id).await {
+        Ok(Some(view)) if &view.run.tenant == tenant => Ok(()),
+        Ok(_) => Err(ApiError::NotFound),
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+    }
+}
+
 async fn events(
     id: String,
+    caller: Caller,
     _headers: Option<Headers>,
     query: TokenQuery,
     header_token: Option<String>,
     ws: warp::ws::Ws,
     deps: Deps,
 ) -> Result<Response, Rejection> {
-    let token = query.token.or(header_token).unwrap_or_default();
-    if !subjects::valid_token(&id) || !deps.tokens.verify(&id, &token) {
-        return Err(warp::reject::custom(ApiError::NotFound));
-    }
+    may_read(&caller, &id, query.token.or(header_token), &deps)
+        .await
+        .map_err(warp::reject::custom)?;
     let stream = deps
         .js
         .get_stream(subjects::RUN_EVENTS)
@@ -255,6 +366,104 @@ async fn events(
     Ok(ws
         .on_upgrade(move |socket| stream_events(socket, consumer))
         .into_response())
+}
+
+/// `GET /v1/runs/{id}`: the run's record, files and log excerpt.
+async fn status(
+    id: String,
+    caller: Caller,
+    headers: Option<Headers>,
+    query: TokenQuery,
+    header_token: Option<String>,
+    deps: Deps,
+) -> Result<Response, Rejection> {
+    may_read(&caller, &id, query.token.or(header_token), &deps)
+        .await
+        .map_err(warp::reject::custom)?;
+    let view = match db::get_run(&deps.db, &id).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return Err(warp::reject::custom(ApiError::NotFound)),
+        Err(e) => return Err(warp::reject::custom(ApiError::Unavailable(e.to_string()))),
+    };
+    Ok(with_headers(
+        warp::reply::json(&record_json(&view)),
+        headers,
+    ))
+}
+
+/// The public shape of a run record.
+fn record_json(view: &db::RunView) -> serde_json::Value {
+    let r = &view.run;
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+    };
+    serde_json::json!({
+        "id": r.id,
+        "status": r.status,
+        "attempt": r.attempt,
+        "outcome": r.outcome,
+        "value": parse(&r.value),
+        "error": parse(&r.error),
+        "cpu_ms": r.cpu_ms,
+        "wall_ms": r.wall_ms,
+        "heap_peak_bytes": r.heap_peak_bytes,
+        "queued_ms": r.queued_ms,
+        "events": r.events,
+        "log_bytes": r.log_bytes,
+        "submitted_ms": r.submitted_ms,
+        "finished_ms": r.finished_ms,
+        "logs": view.logs.iter().map(|l| serde_json::json!({"level": l.level, "msg": l.msg, "ts_ms": l.ts_ms})).collect::<Vec<_>>(),
+        "files": view.files.iter().map(|f| serde_json::json!({
+            "name": f.name,
+            "type": f.media_type,
+            "size": f.size,
+            "url": format!("/v1/runs/{}/files/{}", r.id, f.name),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct UsageQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /v1/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`: a tenant's usage by day
+/// (the last 30 days by default). Anonymous callers have no usage to see.
+async fn usage(
+    caller: Caller,
+    headers: Option<Headers>,
+    query: UsageQuery,
+    deps: Deps,
+) -> Result<Response, Rejection> {
+    let Caller::Tenant(tenant) = caller else {
+        return Err(warp::reject::custom(ApiError::Unauthorized));
+    };
+    let now = moat_wire::run::now_ms();
+    let to = query.to.unwrap_or_else(|| db::day_of_ms(now));
+    let from = query
+        .from
+        .unwrap_or_else(|| db::day_of_ms(now.saturating_sub(30 * 86_400_000)));
+    if !db::valid_day(&from) || !db::valid_day(&to) {
+        return Err(warp::reject::custom(ApiError::bad(
+            "invalid_query",
+            "from and to are days as YYYY-MM-DD",
+        )));
+    }
+    let rows = db::usage(&deps.db, &tenant, &from, &to)
+        .await
+        .map_err(|e| warp::reject::custom(ApiError::Unavailable(e.to_string())))?;
+    let days: Vec<_> = rows
+        .iter()
+        .map(|u| serde_json::json!({"day": u.day, "runs": u.runs, "cpu_ms": u.cpu_ms, "wall_ms": u.wall_ms, "bytes_out": u.bytes_out}))
+        .collect();
+    Ok(with_headers(
+        warp::reply::json(
+            &serde_json::json!({"tenant": tenant, "from": from, "to": to, "days": days}),
+        ),
+        headers,
+    ))
 }
 
 /// Forwards the run's events to the socket: a bounded buffer between NATS

@@ -67,6 +67,10 @@ const PROXY: &str = "10.9.9.9";
 
 async fn setup(nats: &Nats, anon: &str, max_queued: i64) -> (Deps, async_nats::Client) {
     let client = async_nats::connect(&nats.url).await.unwrap();
+    let db_dir = tempfile::tempdir().unwrap().keep();
+    let db = moat_recorder::db::connect(&format!("sqlite://{}/moat.db?mode=rwc", db_dir.display()))
+        .await
+        .unwrap();
     let mut js = async_nats::jetstream::new(client.clone());
     js.set_timeout(Duration::from_secs(2));
     moat_launcher::nats::ensure_streams(&js, max_queued)
@@ -82,12 +86,15 @@ async fn setup(nats: &Nats, anon: &str, max_queued: i64) -> (Deps, async_nats::C
     };
     let deps = Deps {
         js,
+        db,
         limits: Arc::new(RateLimits::new(policy)),
         tokens: Tokens::new(b"a test secret of enough length"),
         trusted_proxies: Arc::new(vec![PROXY.parse().unwrap()]),
         max_body_bytes: 64 * 1024,
         anon_max_timeout_ms: 10_000,
         anon_max_memory_mb: 128,
+        tenant_max_timeout_ms: 60_000,
+        tenant_max_memory_mb: 512,
     };
     (deps, client)
 }
@@ -347,4 +354,169 @@ async fn the_websocket_replays_every_event_then_closes() {
             .await;
         assert_eq!(resp.status(), 404, "{path}");
     }
+}
+
+async fn request(
+    routes: &(impl warp::Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
+          + Clone
+          + 'static),
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut req = warp::test::request()
+        .method(method)
+        .path(path)
+        .remote_addr(from("192.0.2.7"))
+        .body(body);
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let resp = req.reply(routes).await;
+    (
+        resp.status().as_u16(),
+        serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
+    use moat_recorder::db;
+    use moat_wire::{FileRef, RunRecord};
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
+    let (database, js) = (deps.db.clone(), deps.js.clone());
+    let routes = moat_edge::routes(deps, client);
+    let (_, acme) = db::create_api_key(&database, "acme", "standard", None)
+        .await
+        .unwrap();
+    let (_, rival) = db::create_api_key(&database, "rival", "standard", None)
+        .await
+        .unwrap();
+
+    // A tenant's run is queued under its name, with the tenant's larger limits.
+    let (s, json) = request(
+        &routes,
+        "POST",
+        "/v1/runs",
+        Some(&acme),
+        r#"{"code":"1","timeout_ms":30000}"#,
+    )
+    .await;
+    assert_eq!(s, 202, "{json}");
+    let id = json["id"].as_str().unwrap().to_owned();
+    let token = json["token"].as_str().unwrap().to_owned();
+    let runs = js.get_stream(subjects::RUNS).await.unwrap();
+    let msg = runs
+        .get_last_raw_message_by_subject(&subjects::submit("acme"))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<RunRequest>(&msg.payload)
+            .unwrap()
+            .tenant,
+        "acme"
+    );
+
+    // Queued, then (as the recorder writes it) done.
+    let (s, json) = request(&routes, "GET", &format!("/v1/runs/{id}"), Some(&acme), "").await;
+    assert_eq!(
+        (s, json["status"].as_str().unwrap()),
+        (200, "queued"),
+        "{json}"
+    );
+    let log = Event {
+        run: id.clone(),
+        attempt: 1,
+        seq: 1,
+        body: EventBody::Log(LogFrame {
+            level: LogLevel::Info,
+            msg: "hello".into(),
+            ts_ms: 3,
+        }),
+    };
+    db::apply_event(&database, &log).await.unwrap();
+    let record = RunRecord {
+        v: 1,
+        run: id.clone(),
+        tenant: "acme".into(),
+        attempt: 1,
+        outcome: Outcome::Ok,
+        value: Some(serde_json::json!({"answer": 42})),
+        error: None,
+        cpu_ms: 4,
+        wall_ms: 9,
+        heap_peak_bytes: 1000,
+        queued_ms: 2,
+        events: 3,
+        log_bytes: 5,
+        files: vec![FileRef {
+            name: "a.png".into(),
+            media_type: "image/png".into(),
+            size: 10,
+        }],
+        submitted_ms: moat_wire::run::now_ms(),
+        finished_ms: moat_wire::run::now_ms(),
+    };
+    db::apply_record(&database, &record).await.unwrap();
+    let (s, json) = request(&routes, "GET", &format!("/v1/runs/{id}"), Some(&acme), "").await;
+    assert_eq!(s, 200);
+    assert_eq!(json["status"], "done");
+    assert_eq!(json["outcome"], "ok");
+    assert_eq!(json["value"], serde_json::json!({"answer": 42}));
+    assert_eq!(json["logs"][0]["msg"], "hello");
+    assert_eq!(
+        json["files"][0]["url"],
+        format!("/v1/runs/{id}/files/a.png")
+    );
+
+    // Another tenant, or nobody, sees no such run; the token opens it.
+    let (s, json) = request(&routes, "GET", &format!("/v1/runs/{id}"), Some(&rival), "").await;
+    assert_eq!(
+        (s, json["error"]["code"].as_str().unwrap()),
+        (404, "not_found")
+    );
+    assert_eq!(
+        request(&routes, "GET", &format!("/v1/runs/{id}"), None, "")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        request(
+            &routes,
+            "GET",
+            &format!("/v1/runs/{id}?token={token}"),
+            None,
+            ""
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Usage is the tenant's own; anonymous callers have none; bad keys are 401.
+    let (s, json) = request(&routes, "GET", "/v1/usage", Some(&acme), "").await;
+    assert_eq!(s, 200, "{json}");
+    assert_eq!(json["tenant"], "acme");
+    assert_eq!(json["days"][0]["runs"], 1);
+    assert_eq!(json["days"][0]["cpu_ms"], 4);
+    let (s, json) = request(&routes, "GET", "/v1/usage", Some(&rival), "").await;
+    assert_eq!((s, json["days"].as_array().unwrap().len()), (200, 0));
+    assert_eq!(request(&routes, "GET", "/v1/usage", None, "").await.0, 401);
+    let (s, json) = request(
+        &routes,
+        "POST",
+        "/v1/runs",
+        Some("moat_not_a_key"),
+        r#"{"code":"1"}"#,
+    )
+    .await;
+    assert_eq!(
+        (s, json["error"]["code"].as_str().unwrap()),
+        (401, "invalid_key")
+    );
+    let (s, _) = request(&routes, "GET", "/v1/usage?from=yesterday", Some(&acme), "").await;
+    assert_eq!(s, 400);
 }

@@ -105,8 +105,16 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let open = Rate::parse("100/100/1000").unwrap();
+    let db_file = tempfile::tempdir().unwrap();
+    let db = moat_recorder::db::connect(&format!(
+        "sqlite://{}/moat.db?mode=rwc",
+        db_file.path().display()
+    ))
+    .await
+    .unwrap();
     let deps = Deps {
         js,
+        db,
         limits: Arc::new(RateLimits::new(Policy {
             tenant: open,
             anonymous: open,
@@ -120,6 +128,8 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
         max_body_bytes: 1 << 20,
         anon_max_timeout_ms: 10_000,
         anon_max_memory_mb: 128,
+        tenant_max_timeout_ms: 60_000,
+        tenant_max_memory_mb: 512,
     };
     let routes = moat_edge::routes(deps, client);
 
