@@ -23,6 +23,43 @@ pub enum Command {
     ///
     /// There is no OS sandbox here (no gVisor): only the runner's own limits.
     Exec(ExecArgs),
+    /// Manage tenants' API keys (in the database the edge reads).
+    Keys {
+        /// The database (SQLite file or PostgreSQL URL).
+        #[arg(long, env = "MOAT_DATABASE_URL", default_value = moat_recorder::db::DEFAULT_URL, global = true)]
+        database_url: String,
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// `moat keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key for a tenant; prints the key (once) on stdout.
+    Create {
+        /// The tenant the key names.
+        #[arg(long)]
+        tenant: String,
+        /// The tenant's plan.
+        #[arg(long, default_value = "standard")]
+        plan: String,
+        /// A note for operators.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List keys (never the keys themselves).
+    List {
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by its id (`key_…`).
+    Revoke {
+        /// The key's id, from `moat keys list`.
+        id: String,
+    },
 }
 
 /// Arguments of `moat exec`.
@@ -57,6 +94,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = ExecConfig::from_args(args)?;
             let outcome = exec::exec(&config)?;
             Ok(ExitCode::from(outcome.exit_code()))
+        }
+        Command::Keys {
+            database_url,
+            command,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(crate::keys::keys(&database_url, command))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

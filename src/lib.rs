@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod exec;
+pub mod keys;
 pub mod render;

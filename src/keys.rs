@@ -1,0 +1,64 @@
+//! `moat keys`: API keys for tenants, managed in the database the edge reads.
+//! A key is shown once, at creation; only its SHA-256 hash is stored, so a
+//! lost key is revoked and replaced, never recovered.
+
+use moat_recorder::db;
+
+use crate::cli::KeysCommand;
+
+/// Why a key command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    /// The database refused or could not be opened.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// The tenant name cannot be used.
+    #[error("tenant {0:?} must be 1 to 64 of [A-Za-z0-9_-], and not \"anon\"")]
+    Tenant(String),
+    /// No live key with that id.
+    #[error("no live key with id {0:?}")]
+    NoSuchKey(String),
+}
+
+/// Runs one key command against `database_url`, printing its result.
+pub async fn keys(database_url: &str, command: KeysCommand) -> Result<(), KeysError> {
+    let conn = db::connect(database_url).await?;
+    match command {
+        KeysCommand::Create {
+            tenant,
+            plan,
+            label,
+        } => {
+            if !moat_wire::subjects::valid_token(&tenant) || tenant == "anon" {
+                return Err(KeysError::Tenant(tenant));
+            }
+            let (row, key) = db::create_api_key(&conn, &tenant, &plan, label.as_deref()).await?;
+            println!("{key}");
+            eprintln!(
+                "created key {} for tenant {} (plan {}); it is shown only this once",
+                row.id, row.tenant, row.plan
+            );
+        }
+        KeysCommand::List { tenant } => {
+            println!(
+                "{:<22} {:<20} {:<10} {:<8} label",
+                "id", "tenant", "plan", "state"
+            );
+            for row in db::list_api_keys(&conn, tenant.as_deref()).await? {
+                let state = if row.revoked { "revoked" } else { "live" };
+                let label = row.label.unwrap_or_default();
+                println!(
+                    "{:<22} {:<20} {:<10} {:<8} {label}",
+                    row.id, row.tenant, row.plan, state
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !db::revoke_api_key(&conn, &id).await? {
+                return Err(KeysError::NoSuchKey(id));
+            }
+            eprintln!("revoked key {id}");
+        }
+    }
+    Ok(())
+}
