@@ -3,8 +3,6 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,55 +11,7 @@ use moat_edge::runs::Deps;
 use moat_edge::token::Tokens;
 use moat_wire::{subjects, Event, EventBody, LogFrame, LogLevel, Outcome, ResultFrame, RunRequest};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// nats-server for one test, stopped on drop.
-struct Nats {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Nats {
-    fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("moat-nats")
-            .tempdir()
-            .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = Command::new(root().join("scripts/nats.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .arg(port.to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        Self { dir, url }
-    }
-
-    fn stop(&self) {
-        let _ = Command::new(root().join("scripts/nats.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use moat_testkit::Nats;
 
 const PROXY: &str = "10.9.9.9";
 

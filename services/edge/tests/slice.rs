@@ -2,8 +2,6 @@
 //! process) → a gVisor sandbox through a real containerd → events back over
 //! the edge's WebSocket. Needs root.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,75 +12,22 @@ use moat_edge::token::Tokens;
 use moat_wire::{Event, EventBody, Outcome};
 use tokio_util::sync::CancellationToken;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A server started by one of the project's scripts in a temp dir, stopped on drop.
-struct Server {
-    script: &'static str,
-    dir: tempfile::TempDir,
-    out: String,
-}
-
-impl Server {
-    fn start(script: &'static str, extra: &[String]) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("moat-slice")
-            .tempdir()
-            .unwrap();
-        let out = Command::new(root().join(script))
-            .arg("start")
-            .arg(dir.path())
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        Self { script, dir, out }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new(root().join(self.script))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use moat_testkit::{root, Containerd, Nats};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
-    assert!(
-        nix_is_root(),
-        "the slice test needs root (containerd and runsc do)"
-    );
-    let nats = Server::start("scripts/nats.sh", &[free_port().to_string()]);
-    let ctr = Server::start("scripts/containerd.sh", &[]);
+    let nats = Nats::start();
+    let ctr = Containerd::start();
     let files = tempfile::tempdir().unwrap();
-    let d = ctr.dir.path();
     let launcher_config = moat_launcher::config::Config::try_parse_from([
         "moat-launcher".to_owned(),
-        format!("--nats-url={}", nats.out),
-        format!("--containerd-socket={}", ctr.out),
+        format!("--nats-url={}", nats.url),
+        format!("--containerd-socket={}", ctr.socket.display()),
         "--namespace=moat-slice".to_owned(),
-        format!("--runtime-binary={}", d.join("runsc-moat").display()),
-        format!("--runtime-root={}", d.join("runsc").display()),
+        format!("--runtime-binary={}", ctr.runtime_binary().display()),
+        format!("--runtime-root={}", ctr.runtime_root().display()),
         format!("--rootfs={}", root().join(".run/rootfs").display()),
-        format!("--io-dir={}", d.join("io").display()),
+        format!("--io-dir={}", ctr.io_dir().display()),
         format!("--files-dir={}", files.path().display()),
         "--slots=1".to_owned(),
     ])
@@ -95,7 +40,7 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
         shutdown.clone(),
     ));
 
-    let client = async_nats::connect(&nats.out).await.unwrap();
+    let client = async_nats::connect(&nats.url).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
     // The launcher creates the streams as it starts.
     for _ in 0..200 {
@@ -187,11 +132,4 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
 
     shutdown.cancel();
     launcher.await.unwrap().unwrap();
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }

@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
-use common::{free_port, root, Containerd, Nats};
 use futures::StreamExt;
+use moat_testkit::{free_port, root, Containerd, Nats};
 use moat_wire::{subjects, Event, EventBody, Job, Outcome, RunRecord, RunRequest};
 
 /// One `moat-launcher` process, killed on drop.
@@ -39,16 +39,15 @@ impl Launcher {
         extra: &[(&str, &str)],
     ) -> Self {
         let port = free_port();
-        let d = ctr.dir.path();
         let child = Command::new(env!("CARGO_BIN_EXE_moat-launcher"))
             .env_clear()
             .env("MOAT_NATS_URL", &nats.url)
             .env("MOAT_CONTAINERD_SOCKET", &ctr.socket)
             .env("MOAT_NAMESPACE", "moat-e2e")
-            .env("MOAT_RUNTIME_BINARY", d.join("runsc-moat"))
-            .env("MOAT_RUNTIME_ROOT", d.join("runsc"))
+            .env("MOAT_RUNTIME_BINARY", ctr.runtime_binary())
+            .env("MOAT_RUNTIME_ROOT", ctr.runtime_root())
             .env("MOAT_ROOTFS", root().join(".run/rootfs"))
-            .env("MOAT_IO_DIR", d.join("io"))
+            .env("MOAT_IO_DIR", ctr.io_dir())
             .env("MOAT_FILES_DIR", files)
             .env("MOAT_SLOTS", slots.to_string())
             .env("MOAT_ACK_WAIT_MS", ack_wait_ms.to_string())

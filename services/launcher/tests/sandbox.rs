@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Containerd;
+use moat_testkit::Containerd;
 
 use moat_launcher::frames::Accepted;
 use moat_launcher::run::{run_job, RunSettings};
@@ -45,7 +45,9 @@ async fn run(sandboxes: &Sandboxes, job: &Job) -> (moat_launcher::run::RunReport
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_in_gvisor_and_streams_frames() {
     let ctr = Containerd::start();
-    let sandboxes = Sandboxes::connect(ctr.config()).await.unwrap();
+    let sandboxes = Sandboxes::connect(common::sandbox_config(&ctr))
+        .await
+        .unwrap();
     assert_eq!(sandboxes.sweep().await.unwrap(), 0);
 
     let code = r#"
@@ -86,7 +88,9 @@ async fn runs_in_gvisor_and_streams_frames() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_hold_inside_the_sandbox() {
     let ctr = Containerd::start();
-    let sandboxes = Sandboxes::connect(ctr.config()).await.unwrap();
+    let sandboxes = Sandboxes::connect(common::sandbox_config(&ctr))
+        .await
+        .unwrap();
 
     let t = Instant::now();
     let (report, _) = run(&sandboxes, &job("for (;;) {}", 1000)).await;
@@ -148,7 +152,9 @@ async fn limits_hold_inside_the_sandbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cgroup_kills_a_sandbox_over_its_memory_limit() {
     let ctr = Containerd::start();
-    let sandboxes = Sandboxes::connect(ctr.config()).await.unwrap();
+    let sandboxes = Sandboxes::connect(common::sandbox_config(&ctr))
+        .await
+        .unwrap();
     let settings = RunSettings {
         memory_margin: 0,
         ..RunSettings::default()
@@ -170,8 +176,10 @@ async fn the_cgroup_kills_a_sandbox_over_its_memory_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_are_swept_by_their_own_instance_only() {
     let ctr = Containerd::start();
-    let sandboxes = Sandboxes::connect(ctr.config()).await.unwrap();
-    let mut other = ctr.config();
+    let sandboxes = Sandboxes::connect(common::sandbox_config(&ctr))
+        .await
+        .unwrap();
+    let mut other = common::sandbox_config(&ctr);
     other.instance = "other".into();
     let neighbour = Sandboxes::connect(other).await.unwrap();
     let limits = moat_launcher::spec::Limits::for_job(64, 100_000);
@@ -197,8 +205,8 @@ async fn a_subverted_runner_sees_nothing_of_the_host() {
     // inherit: it must not reach the sandbox.
     std::env::set_var("MOAT_CANARY_SECRET", "do-not-leak");
     let ctr = Containerd::start();
-    let mut config = ctr.config();
-    config.rootfs = common::root().join(".run/rootfs-probe");
+    let mut config = common::sandbox_config(&ctr);
+    config.rootfs = moat_testkit::root().join(".run/rootfs-probe");
     assert!(
         config.rootfs.join("moat-probe").is_file(),
         "build the probe rootfs first: scripts/rootfs.sh .run/rootfs-probe --with-probe (just test does)"

@@ -145,7 +145,7 @@ async fn drained(js: &jetstream::Context) -> bool {
 
 #[tokio::test]
 async fn records_runs_from_nats_and_terminates_malformed_messages() {
-    let nats = common::Nats::start();
+    let nats = moat_testkit::Nats::start();
     let dir = tempfile::tempdir().unwrap();
     let url = common::sqlite_url(dir.path());
     let db = db::connect(&url).await.unwrap();
@@ -333,7 +333,7 @@ async fn totals(db: &DatabaseConnection) -> Totals {
 }
 
 async fn restart_mid_stream(url: &str) {
-    let nats = common::Nats::start();
+    let nats = moat_testkit::Nats::start();
     let dir = tempfile::tempdir().unwrap();
     // Migrate before any recorder starts, so the test can read at once.
     let db = db::connect(url).await.unwrap();
@@ -362,7 +362,7 @@ async fn restart_mid_stream(url: &str) {
     };
 
     // First recorder: SIGKILL as soon as anything is written.
-    let port = common::free_port();
+    let port = moat_testkit::free_port();
     let mut first = spawn_recorder(&nats.url, url, port, dir.path(), 1);
     eventually("the first writes", Duration::from_secs(20), || {
         let db = &db;
@@ -437,7 +437,7 @@ async fn restart_mid_stream_loses_and_duplicates_nothing_sqlite() {
 
 #[tokio::test]
 async fn restart_mid_stream_loses_and_duplicates_nothing_postgres() {
-    let pg = common::Postgres::start();
-    let url = pg.fresh_database().await;
+    let pg = moat_testkit::Postgres::start();
+    let url = common::fresh_database(&pg).await;
     restart_mid_stream(&url).await;
 }

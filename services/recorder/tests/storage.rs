@@ -23,7 +23,7 @@ macro_rules! storage_suite {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let url = crate::common::Postgres::shared().fresh_database().await;
+                    let url = crate::common::fresh_database(moat_testkit::Postgres::shared()).await;
                     let db = moat_recorder::db::connect(&url).await.unwrap();
                     crate::cases::$case(&db, &url).await;
                     db.close().await.unwrap();

@@ -1,0 +1,202 @@
+//! Test harnesses shared by moat's end-to-end tests: real servers started
+//! through the project's own scripts (`scripts/nats.sh`, `containerd.sh`,
+//! `postgres.sh`), each in its own temporary directory, on loopback and a
+//! free port, and stopped (with what they started) on drop. Tests only: the
+//! services never depend on this crate.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a loopback port")
+        .local_addr()
+        .expect("a bound address")
+        .port()
+}
+
+/// Whether this process runs as root (containerd, runsc and initdb-as-postgres need it).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// A server run by one of the project's `start|stop RUN_DIR [ARGS]` scripts.
+pub struct ScriptServer {
+    script: &'static str,
+    dir: tempfile::TempDir,
+    /// What `start` printed (a URL or a socket path).
+    pub output: String,
+}
+
+impl ScriptServer {
+    /// Runs `script start DIR ARGS...` in a new temporary directory.
+    pub fn start(script: &'static str, prefix: &str, args: &[String]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("a temp dir");
+        let out = Command::new(root().join(script))
+            .arg("start")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running {script}: {e}"));
+        assert!(
+            out.status.success(),
+            "{script} did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let output = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Self {
+            script,
+            dir,
+            output,
+        }
+    }
+
+    /// Its run directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops it now (dropping it does too).
+    pub fn stop(&self) {
+        let _ = Command::new(root().join(self.script))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+impl Drop for ScriptServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// nats-server with JetStream.
+pub struct Nats {
+    server: ScriptServer,
+    /// The client URL.
+    pub url: String,
+}
+
+impl Nats {
+    /// Starts one on a free port.
+    pub fn start() -> Self {
+        let server =
+            ScriptServer::start("scripts/nats.sh", "moat-nats", &[free_port().to_string()]);
+        let url = server.output.clone();
+        Self { server, url }
+    }
+
+    /// Stops it now (to test what happens when NATS is down).
+    pub fn stop(&self) {
+        self.server.stop();
+    }
+}
+
+/// containerd with the runsc wrapper; needs root.
+pub struct Containerd {
+    server: ScriptServer,
+    /// Its socket.
+    pub socket: PathBuf,
+}
+
+impl Containerd {
+    /// Starts one.
+    pub fn start() -> Self {
+        assert!(is_root(), "these tests need root (containerd and runsc do)");
+        let server = ScriptServer::start("scripts/containerd.sh", "moat-ctr", &[]);
+        let socket = PathBuf::from(&server.output);
+        Self { server, socket }
+    }
+
+    /// Its run directory.
+    pub fn dir(&self) -> &Path {
+        self.server.dir()
+    }
+
+    /// The runsc wrapper the script wrote (`--network=none`).
+    pub fn runtime_binary(&self) -> PathBuf {
+        self.dir().join("runsc-moat")
+    }
+
+    /// A state directory for runsc.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.dir().join("runsc")
+    }
+
+    /// A directory for sandbox FIFOs.
+    pub fn io_dir(&self) -> PathBuf {
+        self.dir().join("io")
+    }
+}
+
+/// A PostgreSQL cluster (as root, run as the `postgres` user).
+pub struct Postgres {
+    server: ScriptServer,
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+    /// For the shared cluster: the process that stops it when the tests exit.
+    watcher: Option<Child>,
+}
+
+impl Postgres {
+    /// Starts one on a free port.
+    pub fn start() -> Self {
+        let port = free_port();
+        let server = ScriptServer::start("scripts/postgres.sh", "moat-pg", &[port.to_string()]);
+        let url = server.output.clone();
+        Self {
+            server,
+            url,
+            port,
+            watcher: None,
+        }
+    }
+
+    /// The URL of database `name` on this cluster.
+    pub fn database_url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// One cluster for the whole test binary, started on first use. A static
+    /// is never dropped, so a watcher process stops the cluster and removes
+    /// its directory when this test process exits, however it exits.
+    pub fn shared() -> &'static Postgres {
+        static SHARED: OnceLock<Postgres> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let mut pg = Postgres::start();
+            let script = format!(
+                "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} stop {dir}; rm -rf {dir}",
+                pid = std::process::id(),
+                stop = root().join("scripts/postgres.sh").display(),
+                dir = pg.server.dir().display(),
+            );
+            pg.watcher = Some(
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(script)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawning the postgres watcher"),
+            );
+            pg
+        })
+    }
+}
