@@ -15,6 +15,9 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "MOAT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address for `/metrics` and `/healthz` (kept off the public port).
+    #[arg(long, env = "MOAT_METRICS_ADDR", default_value = "127.0.0.1:9100")]
+    pub metrics_addr: SocketAddr,
     /// NATS server URL.
     #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,

@@ -6,14 +6,15 @@
 //! - [`runs`]: submit a run, stream its events;
 //! - [`errors`]: one JSON error shape and status mapping;
 //! - [`token`]: per-run tokens;
-//! - [`config`]: flags and validation.
+//! - [`config`]: flags and validation;
+//! - [`metrics`]: requests, refusals, WebSocket sessions, submit latency.
 //!
-//! Not yet (issue 4 goes on): file downloads, edge metrics, the `moat keys`
-//! command.
+//! Not yet (issue 4 goes on): file downloads.
 
 pub mod client_ip;
 pub mod config;
 pub mod errors;
+pub mod metrics;
 pub mod rate_limit;
 pub mod runs;
 pub mod token;
@@ -44,14 +45,15 @@ pub enum EdgeError {
     Db(#[from] moat_recorder::db::DbError),
 }
 
-/// Every route, with errors turned into JSON.
+/// Every route, with errors turned into JSON and every answer counted.
 pub fn routes(
     deps: runs::Deps,
     nats: async_nats::Client,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    use warp::Reply as _;
     let health = warp::path!("healthz")
         .and(warp::get())
-        .map(|| warp::reply::json(&serde_json::json!({"ok": true})));
+        .map(|| warp::reply::json(&serde_json::json!({"ok": true})).into_response());
     let ready = warp::path!("readyz").and(warp::get()).map(move || {
         let up = nats.connection_state() == async_nats::connection::State::Connected;
         let status = if up {
@@ -60,22 +62,39 @@ pub fn routes(
             warp::http::StatusCode::SERVICE_UNAVAILABLE
         };
         warp::reply::with_status(warp::reply::json(&serde_json::json!({"nats": up})), status)
+            .into_response()
     });
-    use warp::Reply as _;
+    let (counted, refused) = (deps.metrics.clone(), deps.metrics.clone());
     health
-        .map(|r: warp::reply::Json| r.into_response())
-        .or(ready.map(|r: warp::reply::WithStatus<warp::reply::Json>| r.into_response()))
+        .or(ready)
         .unify()
         .or(runs::handlers(deps))
         .unify()
-        .recover(runs::recover)
+        .recover(move |rejection: warp::Rejection| {
+            let metrics = refused.clone();
+            async move {
+                let (resp, code) = runs::rejection_response(&rejection);
+                metrics.refusals.with_label_values(&[code]).inc();
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        })
         .unify()
+        .with(warp::log::custom(move |info| {
+            let route = metrics::route_name(info.method(), info.path());
+            counted
+                .requests
+                .with_label_values(&[route, info.status().as_str()])
+                .inc();
+        }))
+        .map(warp::Reply::into_response)
 }
 
-/// Runs the edge on `listener` until `shutdown`.
+/// Runs the edge on `listener` until `shutdown`; `/metrics` and `/healthz`
+/// on `metrics_listener` (kept off the public port).
 pub async fn run(
     config: Config,
     listener: tokio::net::TcpListener,
+    metrics_listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), EdgeError> {
     config.validate()?;
@@ -98,9 +117,16 @@ pub async fn run(
         }
     };
     let db = moat_recorder::db::connect(&config.database_url).await?;
+    let metrics = metrics::Metrics::new();
+    let ops = tokio::spawn(moat_ops::serve(
+        metrics.clone(),
+        metrics_listener,
+        shutdown.clone(),
+    ));
     let deps = runs::Deps {
         js: async_nats::jetstream::new(client.clone()),
         db,
+        metrics: metrics.clone(),
         limits: Arc::new(rate_limit::RateLimits::new(config.policy()?)),
         tokens: token::Tokens::new(&secret),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
@@ -111,10 +137,14 @@ pub async fn run(
         tenant_max_memory_mb: config.tenant_max_memory_mb,
     };
     tracing::info!(listen = %config.listen, "edge ready");
+    metrics.set_ready(true);
+    let stop = shutdown.clone();
     warp::serve(routes(deps, client))
         .incoming(listener)
-        .graceful(async move { shutdown.cancelled().await })
+        .graceful(async move { stop.cancelled().await })
         .run()
         .await;
+    metrics.set_ready(false);
+    let _ = ops.await;
     Ok(())
 }

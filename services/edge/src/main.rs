@@ -1,33 +1,19 @@
-//! `moat-edge`: parses its configuration, binds, and serves until SIGTERM or
-//! Ctrl-C.
+//! `moat-edge`: parses its configuration, binds, and runs until SIGTERM or
+//! Ctrl-C, then closes its connections.
 
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MOAT_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    moat_ops::init_tracing();
     let config = moat_edge::config::Config::parse();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        signal.cancel();
-    });
-    moat_edge::run(config, listener, shutdown).await?;
+    let metrics = tokio::net::TcpListener::bind(config.metrics_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.metrics_addr))?;
+    let shutdown = moat_ops::shutdown_on_signals("closing connections");
+    moat_edge::run(config, listener, metrics, shutdown).await?;
     Ok(())
 }

@@ -48,6 +48,8 @@ pub struct Deps {
     pub js: jetstream::Context,
     /// The database (run records, usage, API keys).
     pub db: sea_orm::DatabaseConnection,
+    /// Metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The rate limits.
     pub limits: Arc<RateLimits>,
     /// Run tokens.
@@ -275,6 +277,7 @@ async fn accept(
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", id.as_str());
     let payload = serde_json::to_vec(&request).expect("requests serialise");
+    let _timer = deps.metrics.submit_seconds.start_timer();
     let ack = deps
         .js
         .publish_with_headers(subjects::submit(tenant), headers, payload.into())
@@ -363,8 +366,13 @@ async fn events(
         })
         .await
         .map_err(|e| warp::reject::custom(ApiError::Unavailable(e.to_string())))?;
+    let metrics = deps.metrics.clone();
     Ok(ws
-        .on_upgrade(move |socket| stream_events(socket, consumer))
+        .on_upgrade(move |socket| async move {
+            metrics.ws_sessions.inc();
+            stream_events(socket, consumer).await;
+            metrics.ws_sessions.dec();
+        })
         .into_response())
 }
 
@@ -515,10 +523,10 @@ async fn stream_events(
     let _ = tokio::time::timeout(WS_MAX_SESSION, session).await;
 }
 
-/// Turns rejections into the API's JSON errors.
-pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+/// Turns a rejection into the API's JSON error; also returns its code.
+pub fn rejection_response(rejection: &Rejection) -> (Response, &'static str) {
     if let Some(e) = rejection.find::<ApiError>() {
-        return Ok(e.response());
+        return (e.response(), e.code());
     }
     let e = if rejection.is_not_found() {
         ApiError::bad("not_found", "no such route")
@@ -535,5 +543,5 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     }
-    Ok(resp)
+    (resp, e.code())
 }

@@ -37,6 +37,7 @@ async fn setup(nats: &Nats, anon: &str, max_queued: i64) -> (Deps, async_nats::C
     let deps = Deps {
         js,
         db,
+        metrics: moat_edge::metrics::Metrics::new(),
         limits: Arc::new(RateLimits::new(policy)),
         tokens: Tokens::new(b"a test secret of enough length"),
         trusted_proxies: Arc::new(vec![PROXY.parse().unwrap()]),
@@ -158,6 +159,7 @@ async fn bad_requests_get_json_errors() {
 async fn rate_limits_refuse_with_retry_after_and_trust_only_our_proxy() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "2/1/1000", 100).await;
+    let metrics = deps.metrics.clone();
     let routes = moat_edge::routes(deps, client);
     let body = r#"{"code":"1"}"#;
     let (s1, _, h1) = post(&routes, "192.0.2.1", None, body).await;
@@ -185,6 +187,21 @@ async fn rate_limits_refuse_with_retry_after_and_trust_only_our_proxy() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (s, _, _) = post(&routes, "192.0.2.1", None, body).await;
     assert_eq!(s, 202);
+    // Every answer and refusal was counted, under fixed labels.
+    let text = moat_ops::Health::render(&*metrics);
+    assert!(
+        text.contains("moat_edge_requests_total{route=\"submit\",status=\"202\"} 5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("moat_edge_requests_total{route=\"submit\",status=\"429\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("moat_edge_refusals_total{code=\"rate_limited\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("moat_edge_submit_seconds_count 5"), "{text}");
 }
 
 #[tokio::test]

@@ -60,6 +60,7 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
     let deps = Deps {
         js,
         db,
+        metrics: moat_edge::metrics::Metrics::new(),
         limits: Arc::new(RateLimits::new(Policy {
             tenant: open,
             anonymous: open,

@@ -69,7 +69,7 @@ pub async fn run(
 ) -> Result<(), LauncherError> {
     config.validate()?;
     let metrics = Metrics::new();
-    let server = tokio::spawn(metrics::serve(
+    let server = tokio::spawn(moat_ops::serve(
         metrics.clone(),
         metrics_listener,
         shutdown.clone(),

@@ -1,5 +1,5 @@
 //! Every metric the recorder exports, declared once with its help text, and
-//! the small HTTP server for `/metrics` (Prometheus text) and `/healthz`.
+//! what `/metrics` and `/healthz` (served by `moat_ops`) report.
 //! Label values come from fixed sets (stream, result), never run ids or
 //! tenants.
 
@@ -9,8 +9,6 @@ use std::sync::Arc;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
-use tokio_util::sync::CancellationToken;
-use warp::Filter;
 
 /// The recorder's metrics.
 pub struct Metrics {
@@ -89,32 +87,13 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/healthz` on `listener` until `shutdown`.
-pub async fn serve(
-    metrics: Arc<Metrics>,
-    listener: tokio::net::TcpListener,
-    shutdown: CancellationToken,
-) {
-    let m = metrics.clone();
-    let prom = warp::path!("metrics").map(move || {
-        warp::reply::with_header(m.render(), "content-type", "text/plain; version=0.0.4")
-    });
-    let health = warp::path!("healthz").map(move || {
-        let (body, status) = if metrics.is_ready() {
-            ("ok".to_owned(), warp::http::StatusCode::OK)
-        } else {
-            (
-                "not ready".to_owned(),
-                warp::http::StatusCode::SERVICE_UNAVAILABLE,
-            )
-        };
-        warp::reply::with_status(body, status)
-    });
-    warp::serve(warp::get().and(prom.or(health)))
-        .incoming(listener)
-        .graceful(async move { shutdown.cancelled().await })
-        .run()
-        .await;
+impl moat_ops::Health for Metrics {
+    fn render(&self) -> String {
+        Metrics::render(self)
+    }
+    fn is_ready(&self) -> bool {
+        Metrics::is_ready(self)
+    }
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ async fn records_runs_from_nats_and_terminates_malformed_messages() {
     assert_eq!(health.await.unwrap().unwrap().0, 503);
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
     common::create_streams(&js).await;
-    eventually("ready", Duration::from_secs(10), || async move {
+    eventually("ready", Duration::from_secs(60), || async move {
         tokio::task::spawn_blocking(move || http_get(metrics_addr, "/healthz"))
             .await
             .unwrap()
@@ -192,7 +192,7 @@ async fn records_runs_from_nats_and_terminates_malformed_messages() {
         .unwrap();
     let record = publish_run(&js, 1, "t1", 3).await;
     let id = run_id(1);
-    eventually("the record", Duration::from_secs(10), || {
+    eventually("the record", Duration::from_secs(60), || {
         let (db, id) = (&db, &id);
         async move {
             db::get_run(db, id)
@@ -225,7 +225,7 @@ async fn records_runs_from_nats_and_terminates_malformed_messages() {
     );
     eventually(
         "every message acknowledged",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         || drained(&js),
     )
     .await;
@@ -254,7 +254,7 @@ async fn records_runs_from_nats_and_terminates_malformed_messages() {
     assert_eq!(events, 5, "{text}");
 
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), recorder)
+    tokio::time::timeout(Duration::from_secs(60), recorder)
         .await
         .expect("the recorder stops on shutdown")
         .unwrap()
@@ -300,7 +300,7 @@ fn terminate(child: &mut Child) {
             return;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(10),
+            start.elapsed() < Duration::from_secs(60),
             "no exit after SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -364,7 +364,7 @@ async fn restart_mid_stream(url: &str) {
     // First recorder: SIGKILL as soon as anything is written.
     let port = moat_testkit::free_port();
     let mut first = spawn_recorder(&nats.url, url, port, dir.path(), 1);
-    eventually("the first writes", Duration::from_secs(20), || {
+    eventually("the first writes", Duration::from_secs(60), || {
         let db = &db;
         async move { run_logs::Entity::find().count(db).await.unwrap() > 0 }
     })
@@ -381,14 +381,14 @@ async fn restart_mid_stream(url: &str) {
 
     // Second: finishes, counting nothing twice.
     let mut second = spawn_recorder(&nats.url, url, port, dir.path(), 2);
-    eventually("all runs recorded", Duration::from_secs(30), || {
+    eventually("all runs recorded", Duration::from_secs(60), || {
         let db = &db;
         async move { complete(&totals(db).await) }
     })
     .await;
     eventually(
         "every message acknowledged",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || drained(&js),
     )
     .await;
@@ -410,7 +410,7 @@ async fn restart_mid_stream(url: &str) {
             .unwrap();
     }
     let mut third = spawn_recorder(&nats.url, url, port, dir.path(), 3);
-    eventually("the replay", Duration::from_secs(30), || drained(&js)).await;
+    eventually("the replay", Duration::from_secs(60), || drained(&js)).await;
     let metrics = http_get(([127, 0, 0, 1], port).into(), "/metrics")
         .unwrap()
         .1;

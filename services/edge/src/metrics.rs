@@ -1,0 +1,121 @@
+//! Every metric the edge exports, declared once with its help text. Labels
+//! come from fixed sets: route names (never raw paths), status codes, error
+//! codes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// The edge's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests answered, by route and status.
+    pub requests: IntCounterVec,
+    /// Requests refused, by error code (`rate_limited`, `queue_full`, ...).
+    pub refusals: IntCounterVec,
+    /// WebSocket sessions open now.
+    pub ws_sessions: IntGauge,
+    /// Time to queue a run (publish and JetStream's confirmation).
+    pub submit_seconds: Histogram,
+    ready: AtomicBool,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Arc<Self> {
+        let registry = Registry::new_custom(Some("moat_edge".into()), None).expect("valid prefix");
+        let requests = IntCounterVec::new(
+            Opts::new("requests_total", "Requests answered, by route and status"),
+            &["route", "status"],
+        )
+        .expect("metric");
+        let refusals = IntCounterVec::new(
+            Opts::new("refusals_total", "Requests refused, by error code"),
+            &["code"],
+        )
+        .expect("metric");
+        let ws_sessions =
+            IntGauge::new("ws_sessions", "WebSocket sessions open now").expect("metric");
+        let submit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "submit_seconds",
+                "Time to queue a run: publish and JetStream's confirmation",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )
+        .expect("metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(refusals.clone()),
+            Box::new(ws_sessions.clone()),
+            Box::new(submit_seconds.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Arc::new(Self {
+            registry,
+            requests,
+            refusals,
+            ws_sessions,
+            submit_seconds,
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the edge ready (or not) for `/healthz` on the metrics port.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+/// The route name for a request, from a fixed set.
+pub fn route_name(method: &warp::http::Method, path: &str) -> &'static str {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), parts.as_slice()) {
+        ("POST", ["v1", "runs"]) => "submit",
+        ("GET", ["v1", "runs", _]) => "status",
+        ("GET", ["v1", "runs", _, "events"]) => "events",
+        ("GET", ["v1", "usage"]) => "usage",
+        ("GET", ["healthz"]) | ("GET", ["readyz"]) => "health",
+        _ => "other",
+    }
+}
+
+impl moat_ops::Health for Metrics {
+    fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding does not fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moat_ops::Health;
+    use warp::http::Method;
+
+    #[test]
+    fn routes_are_named_from_a_fixed_set() {
+        assert_eq!(route_name(&Method::POST, "/v1/runs"), "submit");
+        assert_eq!(route_name(&Method::GET, "/v1/runs/abc"), "status");
+        assert_eq!(route_name(&Method::GET, "/v1/runs/abc/events"), "events");
+        assert_eq!(route_name(&Method::GET, "/v1/usage"), "usage");
+        assert_eq!(route_name(&Method::GET, "/anything/else/abc123"), "other");
+        let m = Metrics::new();
+        m.requests.with_label_values(&["submit", "202"]).inc();
+        assert!(m
+            .render()
+            .contains("moat_edge_requests_total{route=\"submit\",status=\"202\"} 1"));
+    }
+}

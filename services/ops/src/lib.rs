@@ -1,0 +1,116 @@
+//! The operational plumbing every moat service shares, so each `main.rs` stays
+//! a few lines: logging set-up (`MOAT_LOG`, to stderr), a cancellation token
+//! cancelled by SIGTERM or Ctrl-C, and the small HTTP server for `/metrics`
+//! (Prometheus text) and `/healthz`. It knows nothing of what a service does.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use warp::Filter;
+
+/// Starts logging to stderr, filtered by `MOAT_LOG` (default `info`).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MOAT_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C; `what` says what the service then
+/// does (logged), e.g. "draining running jobs". Must be called inside a runtime.
+pub fn shutdown_on_signals(what: &'static str) -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down: {what}");
+        signal.cancel();
+    });
+    shutdown
+}
+
+/// What `/metrics` and `/healthz` report.
+pub trait Health: Send + Sync + 'static {
+    /// The Prometheus text exposition.
+    fn render(&self) -> String;
+    /// Whether `/healthz` answers 200 (else 503).
+    fn is_ready(&self) -> bool;
+}
+
+/// The `/metrics` and `/healthz` routes over `health`.
+pub fn routes<H: Health>(
+    health: Arc<H>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    use warp::Reply as _;
+    let h = health.clone();
+    let metrics = warp::path!("metrics").map(move || {
+        warp::reply::with_header(h.render(), "content-type", "text/plain; version=0.0.4")
+            .into_response()
+    });
+    let ready = warp::path!("healthz").map(move || {
+        let (body, status) = if health.is_ready() {
+            ("ok".to_owned(), warp::http::StatusCode::OK)
+        } else {
+            (
+                "not ready".to_owned(),
+                warp::http::StatusCode::SERVICE_UNAVAILABLE,
+            )
+        };
+        warp::reply::with_status(body, status).into_response()
+    });
+    warp::get().and(metrics.or(ready).unify())
+}
+
+/// Serves [`routes`] on `listener` until `shutdown`.
+pub async fn serve<H: Health>(
+    health: Arc<H>,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) {
+    warp::serve(routes(health))
+        .incoming(listener)
+        .graceful(async move { shutdown.cancelled().await })
+        .run()
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct Fake(AtomicBool);
+    impl Health for Fake {
+        fn render(&self) -> String {
+            "# HELP x a metric\nx 1\n".into()
+        }
+        fn is_ready(&self) -> bool {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn metrics_and_health_answer() {
+        let health = Arc::new(Fake(AtomicBool::new(false)));
+        let routes = routes(health.clone());
+        let resp = warp::test::request().path("/metrics").reply(&routes).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.body(), "# HELP x a metric\nx 1\n");
+        let resp = warp::test::request().path("/healthz").reply(&routes).await;
+        assert_eq!(resp.status(), 503);
+        health.0.store(true, Ordering::SeqCst);
+        let resp = warp::test::request().path("/healthz").reply(&routes).await;
+        assert_eq!(
+            (resp.status().as_u16(), resp.body().as_ref()),
+            (200, &b"ok"[..])
+        );
+    }
+}
