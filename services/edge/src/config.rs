@@ -30,6 +30,9 @@ pub struct Config {
     /// Largest heap a tenant's run may ask for, in MiB.
     #[arg(long, env = "MOAT_TENANT_MAX_MEMORY_MB", default_value_t = 512)]
     pub tenant_max_memory_mb: u64,
+    /// Where the launcher stored the runs' files (read to serve downloads).
+    #[command(flatten)]
+    pub store: moat_store::StoreArgs,
     /// Secret for per-run tokens (shared by every edge); random per start if unset.
     #[arg(long, env = "MOAT_EDGE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -94,6 +97,7 @@ impl Config {
     /// Checks everything clap cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.policy()?;
+        self.store.config().map_err(ConfigError)?;
         if self.max_body_bytes < 1024 {
             return Err(ConfigError("--max-body-bytes must be at least 1024".into()));
         }

@@ -9,7 +9,7 @@
 //! - [`config`]: flags and validation;
 //! - [`metrics`]: requests, refusals, WebSocket sessions, submit latency.
 //!
-//! Not yet (issue 4 goes on): file downloads.
+//! Files are served from the object store the launcher wrote them to.
 
 pub mod client_ip;
 pub mod config;
@@ -43,6 +43,9 @@ pub enum EdgeError {
     /// The database cannot be opened or migrated.
     #[error(transparent)]
     Db(#[from] moat_recorder::db::DbError),
+    /// The object store cannot be opened.
+    #[error("object store: {0}")]
+    Store(#[from] moat_store::StoreError),
 }
 
 /// Every route, with errors turned into JSON and every answer counted.
@@ -117,6 +120,8 @@ pub async fn run(
         }
     };
     let db = moat_recorder::db::connect(&config.database_url).await?;
+    let store_config = config.store.config().map_err(config::ConfigError)?;
+    let store = moat_store::open_store(&store_config).await?;
     let metrics = metrics::Metrics::new();
     let ops = tokio::spawn(moat_ops::serve(
         metrics.clone(),
@@ -127,6 +132,7 @@ pub async fn run(
         js: async_nats::jetstream::new(client.clone()),
         db,
         metrics: metrics.clone(),
+        store,
         limits: Arc::new(rate_limit::RateLimits::new(config.policy()?)),
         tokens: token::Tokens::new(&secret),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),

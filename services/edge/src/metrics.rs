@@ -80,6 +80,7 @@ pub fn route_name(method: &warp::http::Method, path: &str) -> &'static str {
         ("POST", ["v1", "runs"]) => "submit",
         ("GET", ["v1", "runs", _]) => "status",
         ("GET", ["v1", "runs", _, "events"]) => "events",
+        ("GET", ["v1", "runs", _, "files", _]) => "file",
         ("GET", ["v1", "usage"]) => "usage",
         ("GET", ["healthz"]) | ("GET", ["readyz"]) => "health",
         _ => "other",

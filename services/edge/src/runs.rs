@@ -50,6 +50,8 @@ pub struct Deps {
     pub db: sea_orm::DatabaseConnection,
     /// Metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where the runs' files are.
+    pub store: Arc<dyn moat_store::ObjectStore>,
     /// The rate limits.
     pub limits: Arc<RateLimits>,
     /// Run tokens.
@@ -169,6 +171,13 @@ pub fn handlers(deps: Deps) -> impl Filter<Extract = (Response,), Error = Reject
         .and(warp::header::optional::<String>("x-run-token"))
         .and(with(deps.clone()))
         .and_then(status);
+    let file = warp::path!("v1" / "runs" / String / "files" / String)
+        .and(warp::get())
+        .and(caller(deps.clone(), "file"))
+        .and(warp::query::<TokenQuery>())
+        .and(warp::header::optional::<String>("x-run-token"))
+        .and(with(deps.clone()))
+        .and_then(file);
     let usage = warp::path!("v1" / "usage")
         .and(warp::get())
         .and(caller(deps.clone(), "usage"))
@@ -179,6 +188,8 @@ pub fn handlers(deps: Deps) -> impl Filter<Extract = (Response,), Error = Reject
         .or(events)
         .unify()
         .or(status)
+        .unify()
+        .or(file)
         .unify()
         .or(usage)
         .unify()
@@ -397,6 +408,81 @@ async fn status(
         warp::reply::json(&record_json(&view)),
         headers,
     ))
+}
+
+/// `GET /v1/runs/{id}/files/{name}`: a file of the run's current attempt,
+/// with the type its content was sniffed as. Images are shown inline; every
+/// other type downloads, and `nosniff` keeps browsers from guessing, so a
+/// script's file can never act as a page on this origin.
+async fn file(
+    id: String,
+    name: String,
+    caller: Caller,
+    headers: Option<Headers>,
+    query: TokenQuery,
+    header_token: Option<String>,
+    deps: Deps,
+) -> Result<Response, Rejection> {
+    may_read(&caller, &id, query.token.or(header_token), &deps)
+        .await
+        .map_err(warp::reject::custom)?;
+    let name = percent_decode(&name).ok_or_else(|| warp::reject::custom(ApiError::NotFound))?;
+    let view = match db::get_run(&deps.db, &id).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return Err(warp::reject::custom(ApiError::NotFound)),
+        Err(e) => return Err(warp::reject::custom(ApiError::Unavailable(e.to_string()))),
+    };
+    let Some(row) = view.files.iter().find(|f| f.name == name) else {
+        return Err(warp::reject::custom(ApiError::NotFound));
+    };
+    let object = match deps.store.get(&row.key).await {
+        Ok(Some(object)) => object,
+        Ok(None) => return Err(warp::reject::custom(ApiError::NotFound)),
+        Err(e) => return Err(warp::reject::custom(ApiError::Unavailable(e.to_string()))),
+    };
+    let inline = matches!(
+        object.content_type.as_str(),
+        "image/png" | "image/jpeg" | "image/gif"
+    );
+    let disposition = if inline { "inline" } else { "attachment" };
+    let mut resp = Response::new(object.data.to_vec().into());
+    let h = resp.headers_mut();
+    let value = |v: &str| {
+        warp::http::HeaderValue::from_str(v).unwrap_or(warp::http::HeaderValue::from_static(
+            "application/octet-stream",
+        ))
+    };
+    h.insert(
+        warp::http::header::CONTENT_TYPE,
+        value(&object.content_type),
+    );
+    h.insert(
+        "x-content-type-options",
+        warp::http::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        warp::http::header::CONTENT_DISPOSITION,
+        warp::http::HeaderValue::from_static(disposition),
+    );
+    Ok(with_headers(resp, headers))
+}
+
+/// Decodes `%XX` escapes in a path segment; `None` if malformed or not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The public shape of a run record.

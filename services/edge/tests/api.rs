@@ -38,6 +38,11 @@ async fn setup(nats: &Nats, anon: &str, max_queued: i64) -> (Deps, async_nats::C
         js,
         db,
         metrics: moat_edge::metrics::Metrics::new(),
+        store: moat_store::open_store(&moat_store::StoreConfig::Local {
+            dir: db_dir.join("files"),
+        })
+        .await
+        .unwrap(),
         limits: Arc::new(RateLimits::new(policy)),
         tokens: Tokens::new(b"a test secret of enough length"),
         trusted_proxies: Arc::new(vec![PROXY.parse().unwrap()]),
@@ -353,7 +358,7 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
     use moat_wire::{FileRef, RunRecord};
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "100/100/1000", 10).await;
-    let (database, js) = (deps.db.clone(), deps.js.clone());
+    let (database, js, store) = (deps.db.clone(), deps.js.clone(), deps.store.clone());
     let routes = moat_edge::routes(deps, client);
     let (_, acme) = db::create_api_key(&database, "acme", "standard", None)
         .await
@@ -437,6 +442,46 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
         json["files"][0]["url"],
         format!("/v1/runs/{id}/files/a.png")
     );
+
+    // The file itself, as the launcher stored it, with its sniffed type.
+    let png = b"\x89PNG\r\n\x1a\n0123456789";
+    store
+        .put(
+            &format!("{id}/1/a.png"),
+            bytes::Bytes::from_static(png),
+            "image/png",
+        )
+        .await
+        .unwrap();
+    let path = format!("/v1/runs/{id}/files/a.png");
+    let resp = warp::test::request()
+        .path(&path)
+        .header("authorization", format!("Bearer {acme}"))
+        .reply(&routes)
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.body().as_ref(), png);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(resp.headers()["content-disposition"], "inline");
+    for (key, path) in [
+        (Some(rival.as_str()), path.clone()),
+        (None, path.clone()),
+        (
+            Some(acme.as_str()),
+            format!("/v1/runs/{id}/files/missing.png"),
+        ),
+        (
+            Some(acme.as_str()),
+            format!("/v1/runs/{id}/files/..%2F..%2Fetc%2Fpasswd"),
+        ),
+    ] {
+        assert_eq!(
+            request(&routes, "GET", &path, key, "").await.0,
+            404,
+            "{path}"
+        );
+    }
 
     // Another tenant, or nobody, sees no such run; the token opens it.
     let (s, json) = request(&routes, "GET", &format!("/v1/runs/{id}"), Some(&rival), "").await;

@@ -1,6 +1,7 @@
 //! The vertical slice: HTTP submit at the edge → NATS → a launcher (in this
 //! process) → a gVisor sandbox through a real containerd → events back over
-//! the edge's WebSocket. Needs root.
+//! the edge's WebSocket → the recorder (in this process) writes the record →
+//! the edge serves the record and the saved file. Needs root.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,16 +52,29 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
     }
     let open = Rate::parse("100/100/1000").unwrap();
     let db_file = tempfile::tempdir().unwrap();
-    let db = moat_recorder::db::connect(&format!(
-        "sqlite://{}/moat.db?mode=rwc",
-        db_file.path().display()
-    ))
-    .await
+    let db_url = format!("sqlite://{}/moat.db?mode=rwc", db_file.path().display());
+    let db = moat_recorder::db::connect(&db_url).await.unwrap();
+    let recorder_config = moat_recorder::config::Config::try_parse_from([
+        "moat-recorder".to_owned(),
+        format!("--nats-url={}", nats.url),
+        format!("--database-url={db_url}"),
+    ])
     .unwrap();
+    let recorder_metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let recorder = tokio::spawn(moat_recorder::run(
+        recorder_config,
+        recorder_metrics,
+        shutdown.clone(),
+    ));
     let deps = Deps {
         js,
         db,
         metrics: moat_edge::metrics::Metrics::new(),
+        store: moat_store::open_store(&moat_store::StoreConfig::Local {
+            dir: files.path().to_owned(),
+        })
+        .await
+        .unwrap(),
         limits: Arc::new(RateLimits::new(Policy {
             tenant: open,
             anonymous: open,
@@ -131,6 +145,36 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
         .unwrap()
         .unwrap();
 
+    // The recorder writes the record; the edge serves it and the file.
+    let id = accepted["id"].as_str().unwrap();
+    let token = accepted["token"].as_str().unwrap();
+    let mut record = serde_json::Value::Null;
+    for _ in 0..300 {
+        let resp = warp::test::request()
+            .path(&format!("/v1/runs/{id}?token={token}"))
+            .reply(&routes)
+            .await;
+        record = serde_json::from_slice(resp.body()).unwrap();
+        if record["status"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(record["status"], "done", "{record}");
+    assert_eq!(record["outcome"], "ok");
+    assert_eq!(record["value"], 42);
+    assert_eq!(record["logs"][0]["msg"], "hello from gvisor");
+    let url = record["files"][0]["url"].as_str().unwrap();
+    let resp = warp::test::request()
+        .path(&format!("{url}?token={token}"))
+        .reply(&routes)
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.body().as_ref(), b"forty-two");
+    assert_eq!(resp.headers()["content-type"], "text/plain");
+    assert_eq!(resp.headers()["content-disposition"], "attachment");
+
     shutdown.cancel();
     launcher.await.unwrap().unwrap();
+    recorder.await.unwrap().unwrap();
 }

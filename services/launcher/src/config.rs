@@ -6,18 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 use crate::sandbox::SandboxConfig;
-
-/// Where saved files go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StoreKind {
-    /// A local directory (`--files-dir`).
-    Local,
-    /// An S3 bucket (`--s3-*`), credentials from the standard AWS chain.
-    S3,
-}
 
 /// Runs each queued job in its own gVisor sandbox.
 #[derive(Debug, Clone, Parser)]
@@ -89,23 +80,8 @@ pub struct Config {
     #[arg(long, env = "MOAT_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     pub metrics_addr: SocketAddr,
     /// Where saved files go.
-    #[arg(long, env = "MOAT_STORE", value_enum, default_value_t = StoreKind::Local)]
-    pub store: StoreKind,
-    /// Directory for files, with `--store local`.
-    #[arg(long, env = "MOAT_FILES_DIR", default_value = ".run/files")]
-    pub files_dir: PathBuf,
-    /// S3 endpoint URL (empty: AWS's own), with `--store s3`.
-    #[arg(long, env = "MOAT_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-    /// S3 bucket, with `--store s3`.
-    #[arg(long, env = "MOAT_S3_BUCKET")]
-    pub s3_bucket: Option<String>,
-    /// S3 region.
-    #[arg(long, env = "MOAT_S3_REGION", default_value = "us-east-1")]
-    pub s3_region: String,
-    /// Address buckets by path (S3-compatible servers) rather than by host.
-    #[arg(long, env = "MOAT_S3_PATH_STYLE", default_value_t = false)]
-    pub s3_path_style: bool,
+    #[command(flatten)]
+    pub store: moat_store::StoreArgs,
 }
 
 /// A configuration that cannot work.
@@ -153,8 +129,8 @@ impl Config {
                 self.runtime_binary.display()
             ));
         }
-        if self.store == StoreKind::S3 && self.s3_bucket.as_deref().unwrap_or("").is_empty() {
-            return bad("--store s3 needs --s3-bucket".into());
+        if let Err(e) = self.store.config() {
+            return bad(e);
         }
         Ok(())
     }

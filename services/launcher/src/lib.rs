@@ -21,18 +21,19 @@ pub mod run;
 pub mod sandbox;
 pub mod sniff;
 pub mod spec;
-pub mod store;
 pub mod worker;
+
+/// The object store, from `moat-store` (the edge reads what the launcher writes).
+pub use moat_store as store;
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, StoreKind};
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::run::RunSettings;
 use crate::sandbox::Sandboxes;
-use crate::store::StoreConfig;
 use crate::worker::Worker;
 
 /// Why the launcher could not start (or stopped early).
@@ -92,18 +93,10 @@ pub async fn run(
         tracing::info!(swept, "removed sandboxes left by a previous run");
     }
 
-    let store_config = match config.store {
-        StoreKind::Local => StoreConfig::Local {
-            dir: config.files_dir.clone(),
-        },
-        StoreKind::S3 => StoreConfig::S3 {
-            endpoint: config.s3_endpoint.clone(),
-            bucket: config.s3_bucket.clone().unwrap_or_default(),
-            region: config.s3_region.clone(),
-            path_style: config.s3_path_style,
-            create_bucket: false,
-        },
-    };
+    let store_config = config
+        .store
+        .config()
+        .map_err(|e| LauncherError::Config(config::ConfigError(e)))?;
     let store = store::open_store(&store_config)
         .await
         .map_err(|e| LauncherError::Store(e.to_string()))?;

@@ -1,5 +1,6 @@
 //! The object store: where the files that scripts save (screenshots, reports)
-//! end up, behind one trait so the launcher holds an `Arc<dyn ObjectStore>`
+//! end up, behind one trait so the launcher (writing) and the edge (serving)
+//! hold an `Arc<dyn ObjectStore>`
 //! chosen at start-up from [`StoreConfig`]. Two implementations:
 //!
 //! - [`LocalStore`]: a directory on this machine (the default, `.run/files`);
@@ -12,7 +13,8 @@
 //! store or alias another object.
 //!
 //! What it does not do: decide content types (the launcher sniffs them, see
-//! [`crate::sniff`]), cap sizes (the frame decoder does), serve files, or
+//! the launcher's `sniff`), cap sizes (the frame decoder does), serve files (the
+//! edge does), or
 //! delete them (expiry is the bucket's lifecycle rule, or the operator's).
 
 use std::fmt;
@@ -98,6 +100,60 @@ pub enum StoreConfig {
         /// production the bucket, its policy and lifecycle are the operator's.
         create_bucket: bool,
     },
+}
+
+/// Which kind of store `--store` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// A local directory (`--files-dir`).
+    Local,
+    /// An S3 bucket (`--s3-*`), credentials from the standard AWS chain.
+    S3,
+}
+
+/// The store's flags, shared by every service that opens the store (the
+/// launcher writes, the edge serves); flatten into a service's config.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Where saved files go.
+    #[arg(long, env = "MOAT_STORE", value_enum, default_value_t = StoreKind::Local)]
+    pub store: StoreKind,
+    /// Directory for files, with `--store local`.
+    #[arg(long, env = "MOAT_FILES_DIR", default_value = ".run/files")]
+    pub files_dir: PathBuf,
+    /// S3 endpoint URL (empty: AWS's own), with `--store s3`.
+    #[arg(long, env = "MOAT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 bucket, with `--store s3`.
+    #[arg(long, env = "MOAT_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "MOAT_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Address buckets by path (S3-compatible servers) rather than by host.
+    #[arg(long, env = "MOAT_S3_PATH_STYLE", default_value_t = false)]
+    pub s3_path_style: bool,
+}
+
+impl StoreArgs {
+    /// The store these flags describe, or why they cannot work.
+    pub fn config(&self) -> Result<StoreConfig, String> {
+        Ok(match self.store {
+            StoreKind::Local => StoreConfig::Local {
+                dir: self.files_dir.clone(),
+            },
+            StoreKind::S3 => StoreConfig::S3 {
+                endpoint: self.s3_endpoint.clone(),
+                bucket: match self.s3_bucket.as_deref() {
+                    Some(b) if !b.is_empty() => b.to_owned(),
+                    _ => return Err("--store s3 needs --s3-bucket".into()),
+                },
+                region: self.s3_region.clone(),
+                path_style: self.s3_path_style,
+                create_bucket: false,
+            },
+        })
+    }
 }
 
 /// Why a key was refused.

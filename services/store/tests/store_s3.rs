@@ -11,7 +11,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use moat_launcher::store::{open_store, KeyError, ObjectStore, StoreConfig, StoreError};
+use moat_store::{open_store, KeyError, ObjectStore, StoreConfig, StoreError};
 
 /// How long moto may take to start (importing it takes about half a second
 /// on an idle machine; tests start several at once on two cores).
