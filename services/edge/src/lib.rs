@@ -57,15 +57,20 @@ pub fn routes(
     let health = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"ok": true})).into_response());
-    let ready = warp::path!("readyz").and(warp::get()).map(move || {
-        let up = nats.connection_state() == async_nats::connection::State::Connected;
-        let status = if up {
-            warp::http::StatusCode::OK
-        } else {
-            warp::http::StatusCode::SERVICE_UNAVAILABLE
-        };
-        warp::reply::with_status(warp::reply::json(&serde_json::json!({"nats": up})), status)
-            .into_response()
+    let db = deps.db.clone();
+    let ready = warp::path!("readyz").and(warp::get()).then(move || {
+        let (nats, db) = (nats.clone(), db.clone());
+        async move {
+            let nats_up = nats.connection_state() == async_nats::connection::State::Connected;
+            let db_up = db.ping().await.is_ok();
+            let status = if nats_up && db_up {
+                warp::http::StatusCode::OK
+            } else {
+                warp::http::StatusCode::SERVICE_UNAVAILABLE
+            };
+            let body = serde_json::json!({"nats": nats_up, "database": db_up});
+            warp::reply::with_status(warp::reply::json(&body), status).into_response()
+        }
     });
     let (counted, refused) = (deps.metrics.clone(), deps.metrics.clone());
     health

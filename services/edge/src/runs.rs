@@ -90,6 +90,20 @@ impl Caller {
 
 impl warp::reject::Reject for ApiError {}
 
+/// A refusal after the rate limits were applied: the error, and the bucket
+/// headers every answer carries.
+#[derive(Debug)]
+struct Refusal {
+    error: ApiError,
+    headers: Option<Headers>,
+}
+
+impl warp::reject::Reject for Refusal {}
+
+fn refuse(headers: Option<Headers>, error: ApiError) -> Rejection {
+    warp::reject::custom(Refusal { error, headers })
+}
+
 /// Who is calling, and whether the rate limits let them: the rate limit is
 /// taken first (by key hash or IP), the key looked up after.
 fn caller(
@@ -218,7 +232,7 @@ async fn submit(
 ) -> Result<Response, Rejection> {
     let reply = accept(&caller, length, body, &deps)
         .await
-        .map_err(warp::reject::custom)?;
+        .map_err(|e| refuse(headers, e))?;
     let accepted = warp::reply::with_status(warp::reply::json(&reply), StatusCode::ACCEPTED);
     Ok(with_headers(accepted, headers))
 }
@@ -356,7 +370,7 @@ async fn may_read(
 async fn events(
     id: String,
     caller: Caller,
-    _headers: Option<Headers>,
+    headers: Option<Headers>,
     query: TokenQuery,
     header_token: Option<String>,
     ws: warp::ws::Ws,
@@ -364,19 +378,19 @@ async fn events(
 ) -> Result<Response, Rejection> {
     may_read(&caller, &id, query.token.or(header_token), &deps)
         .await
-        .map_err(warp::reject::custom)?;
+        .map_err(|e| refuse(headers, e))?;
     let stream = deps
         .js
         .get_stream(subjects::RUN_EVENTS)
         .await
-        .map_err(|e| warp::reject::custom(ApiError::Unavailable(e.to_string())))?;
+        .map_err(|e| refuse(headers, ApiError::Unavailable(e.to_string())))?;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: subjects::events(&id),
             ..Default::default()
         })
         .await
-        .map_err(|e| warp::reject::custom(ApiError::Unavailable(e.to_string())))?;
+        .map_err(|e| refuse(headers, ApiError::Unavailable(e.to_string())))?;
     let metrics = deps.metrics.clone();
     Ok(ws
         .on_upgrade(move |socket| async move {
@@ -398,11 +412,11 @@ async fn status(
 ) -> Result<Response, Rejection> {
     may_read(&caller, &id, query.token.or(header_token), &deps)
         .await
-        .map_err(warp::reject::custom)?;
+        .map_err(|e| refuse(headers, e))?;
     let view = match db::get_run(&deps.db, &id).await {
         Ok(Some(view)) => view,
-        Ok(None) => return Err(warp::reject::custom(ApiError::NotFound)),
-        Err(e) => return Err(warp::reject::custom(ApiError::Unavailable(e.to_string()))),
+        Ok(None) => return Err(refuse(headers, ApiError::NotFound)),
+        Err(e) => return Err(refuse(headers, ApiError::Unavailable(e.to_string()))),
     };
     Ok(with_headers(
         warp::reply::json(&record_json(&view)),
@@ -425,20 +439,20 @@ async fn file(
 ) -> Result<Response, Rejection> {
     may_read(&caller, &id, query.token.or(header_token), &deps)
         .await
-        .map_err(warp::reject::custom)?;
-    let name = percent_decode(&name).ok_or_else(|| warp::reject::custom(ApiError::NotFound))?;
+        .map_err(|e| refuse(headers, e))?;
+    let name = percent_decode(&name).ok_or_else(|| refuse(headers, ApiError::NotFound))?;
     let view = match db::get_run(&deps.db, &id).await {
         Ok(Some(view)) => view,
-        Ok(None) => return Err(warp::reject::custom(ApiError::NotFound)),
-        Err(e) => return Err(warp::reject::custom(ApiError::Unavailable(e.to_string()))),
+        Ok(None) => return Err(refuse(headers, ApiError::NotFound)),
+        Err(e) => return Err(refuse(headers, ApiError::Unavailable(e.to_string()))),
     };
     let Some(row) = view.files.iter().find(|f| f.name == name) else {
-        return Err(warp::reject::custom(ApiError::NotFound));
+        return Err(refuse(headers, ApiError::NotFound));
     };
     let object = match deps.store.get(&row.key).await {
         Ok(Some(object)) => object,
-        Ok(None) => return Err(warp::reject::custom(ApiError::NotFound)),
-        Err(e) => return Err(warp::reject::custom(ApiError::Unavailable(e.to_string()))),
+        Ok(None) => return Err(refuse(headers, ApiError::NotFound)),
+        Err(e) => return Err(refuse(headers, ApiError::Unavailable(e.to_string()))),
     };
     let inline = matches!(
         object.content_type.as_str(),
@@ -532,7 +546,7 @@ async fn usage(
     deps: Deps,
 ) -> Result<Response, Rejection> {
     let Caller::Tenant(tenant) = caller else {
-        return Err(warp::reject::custom(ApiError::Unauthorized));
+        return Err(refuse(headers, ApiError::Unauthorized));
     };
     let now = moat_wire::run::now_ms();
     let to = query.to.unwrap_or_else(|| db::day_of_ms(now));
@@ -540,14 +554,14 @@ async fn usage(
         .from
         .unwrap_or_else(|| db::day_of_ms(now.saturating_sub(30 * 86_400_000)));
     if !db::valid_day(&from) || !db::valid_day(&to) {
-        return Err(warp::reject::custom(ApiError::bad(
-            "invalid_query",
-            "from and to are days as YYYY-MM-DD",
-        )));
+        return Err(refuse(
+            headers,
+            ApiError::bad("invalid_query", "from and to are days as YYYY-MM-DD"),
+        ));
     }
     let rows = db::usage(&deps.db, &tenant, &from, &to)
         .await
-        .map_err(|e| warp::reject::custom(ApiError::Unavailable(e.to_string())))?;
+        .map_err(|e| refuse(headers, ApiError::Unavailable(e.to_string())))?;
     let days: Vec<_> = rows
         .iter()
         .map(|u| serde_json::json!({"day": u.day, "runs": u.runs, "cpu_ms": u.cpu_ms, "wall_ms": u.wall_ms, "bytes_out": u.bytes_out}))
@@ -611,6 +625,13 @@ async fn stream_events(
 
 /// Turns a rejection into the API's JSON error; also returns its code.
 pub fn rejection_response(rejection: &Rejection) -> (Response, &'static str) {
+    if let Some(r) = rejection.find::<Refusal>() {
+        let mut resp = r.error.response();
+        if let Some(h) = &r.headers {
+            rate_limit_headers(&mut resp, h);
+        }
+        return (resp, r.error.code());
+    }
     if let Some(e) = rejection.find::<ApiError>() {
         return (e.response(), e.code());
     }

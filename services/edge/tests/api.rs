@@ -158,6 +158,13 @@ async fn bad_requests_get_json_errors() {
     );
     let resp = warp::test::request().path("/nope").reply(&routes).await;
     assert_eq!(resp.status(), 404);
+    // Refusals after the rate limit still say where the caller stands.
+    let (_, _, headers) = post(&routes, "192.0.2.1", None, "not json").await;
+    assert!(headers.contains_key("ratelimit-remaining"), "{headers:?}");
+    let resp = warp::test::request().path("/readyz").reply(&routes).await;
+    assert_eq!(resp.status(), 200);
+    let ready: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(ready, serde_json::json!({"nats": true, "database": true}));
 }
 
 #[tokio::test]
@@ -213,7 +220,7 @@ async fn rate_limits_refuse_with_retry_after_and_trust_only_our_proxy() {
 async fn a_full_queue_is_429_and_nats_down_is_503() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "100/100/1000", 2).await;
-    let js = deps.js.clone();
+    let (js, database) = (deps.js.clone(), deps.db.clone());
     let routes = moat_edge::routes(deps, client);
     let body = r#"{"code":"1"}"#;
     for _ in 0..2 {
@@ -240,6 +247,15 @@ async fn a_full_queue_is_429_and_nats_down_is_503() {
         (503, "unavailable"),
         "{json}"
     );
+    // Only the two queued runs have records: no phantom for the refused ones.
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let rows = moat_recorder::db::entity::runs::Entity::find()
+        .count(&database)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2);
+    let resp = warp::test::request().path("/readyz").reply(&routes).await;
+    assert_eq!(resp.status(), 503);
 }
 
 #[tokio::test]
