@@ -146,11 +146,9 @@ fn caller(
                         None => Caller::Anonymous(ip),
                         Some(k) => match db::lookup_api_key(&deps.db, &k).await {
                             Ok(Some(row)) => Caller::Tenant(row.tenant),
-                            Ok(None) => return Err(warp::reject::custom(ApiError::Unauthorized)),
+                            Ok(None) => return Err(refuse(headers, ApiError::Unauthorized)),
                             Err(e) => {
-                                return Err(warp::reject::custom(ApiError::Unavailable(
-                                    e.to_string(),
-                                )))
+                                return Err(refuse(headers, ApiError::Unavailable(e.to_string())))
                             }
                         },
                     };

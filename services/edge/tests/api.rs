@@ -545,6 +545,15 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
         (s, json["error"]["code"].as_str().unwrap()),
         (401, "invalid_key")
     );
+    let resp = warp::test::request()
+        .method("POST")
+        .path("/v1/runs")
+        .remote_addr(from("192.0.2.7"))
+        .header("authorization", "Bearer moat_not_a_key")
+        .body(r#"{"code":"1"}"#)
+        .reply(&routes)
+        .await;
+    assert!(resp.headers().contains_key("ratelimit-remaining"));
     let (s, _) = request(&routes, "GET", "/v1/usage?from=yesterday", Some(&acme), "").await;
     assert_eq!(s, 400);
 }
