@@ -5,9 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
 
 /// The edge's metrics.
 pub struct Metrics {
@@ -89,11 +87,7 @@ pub fn route_name(method: &warp::http::Method, path: &str) -> &'static str {
 
 impl moat_ops::Health for Metrics {
     fn render(&self) -> String {
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding does not fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
+        moat_ops::render_registry(&self.registry)
     }
     fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)

@@ -45,6 +45,16 @@ pub trait Health: Send + Sync + 'static {
     fn is_ready(&self) -> bool;
 }
 
+/// A registry's metrics in the Prometheus text format, for [`Health::render`].
+pub fn render_registry(registry: &prometheus::Registry) -> String {
+    use prometheus::Encoder;
+    let mut out = Vec::new();
+    prometheus::TextEncoder::new()
+        .encode(&registry.gather(), &mut out)
+        .expect("text encoding does not fail");
+    String::from_utf8(out).expect("the text format is UTF-8")
+}
+
 /// The `/metrics` and `/healthz` routes over `health`.
 pub fn routes<H: Health>(
     health: Arc<H>,
