@@ -7,7 +7,7 @@ default:
     @just --list
 
 # Install what this machine lacks (system packages, Rust components, npm modules).
-deps: && modules
+deps: && modules web
     bash scripts/deps.sh
 
 # Install the example module whitelist's npm packages (modules/node_modules).
@@ -20,14 +20,18 @@ rootfs: modules
     bash scripts/rootfs.sh .run/rootfs
     bash scripts/rootfs.sh .run/rootfs-probe --with-probe
 
+# Build the web playground (CodeMirror + esbuild from npm) into web/dist, which the edge serves at `/`.
+web:
+    cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+
 # Build every binary, optimised.
 build:
     cargo build --release --workspace --bins
 
-# Until the edge lands, this runs the example script through the runner on this host.
-# Run the system.
-up: deps build
-    ./target/release/moat exec --modules modules examples/hello.js
+# Run the whole system on this machine (root): NATS, containerd + gVisor, a launcher,
+# the recorder and the edge with the playground at http://127.0.0.1:8080/; Ctrl-C stops it.
+up *args: deps rootfs build
+    ./target/release/moat up {{args}}
 
 # Start nats-server (JetStream) and containerd under .run/, on loopback (idempotent; root).
 infra: deps
@@ -43,6 +47,10 @@ down:
 launcher: infra rootfs build
     ./target/release/moat-launcher
 
+# Run a script on the running system (`just up`): `just run examples/image.js --out out`.
+run file *args:
+    ./target/release/moat run {{file}} {{args}}
+
 # Run one script through the runner on this host: `just exec examples/image.js --out out`.
 exec file *args: build
     ./target/release/moat exec --modules modules {{file}} {{args}}
@@ -52,7 +60,8 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# The sandbox tests start their own nats-server and containerd (as root) in temporary directories.
+# The sandbox tests start their own nats-server and containerd (as root) in temporary
+# directories; tests/up.rs starts the whole system with `moat up` and drives the playground.
 # The whole suite: lints, then every test (unit, corpus, sandbox, end to end).
 test: deps lint rootfs
     cargo build --workspace --bins

@@ -6,6 +6,7 @@
 #   scripts/containerd.sh start [RUN_DIR]   # default RUN_DIR: .run/containerd
 #   scripts/containerd.sh stop  [RUN_DIR]
 #   scripts/containerd.sh status [RUN_DIR]
+#   scripts/containerd.sh run   [RUN_DIR]   # in the foreground (`moat up` supervises it)
 #
 # Prints the socket path on start. The runsc wrapper is written to
 # RUN_DIR/runsc-moat: containerd's runc v2 shim runs it as the OCI runtime
@@ -34,9 +35,8 @@ install_missing() {
   fi
 }
 
-case $cmd in
-start)
-  if running; then echo "$sock"; exit 0; fi
+# Installs what is missing and writes the runsc wrapper and the config.
+prepare() {
   install_missing
   mkdir -p "$run_dir"/{root,state,opt,runsc}
   cat >"$run_dir/runsc-moat" <<WRAP
@@ -58,6 +58,21 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [plugins."io.containerd.internal.v1.opt"]
   path = "$run_dir/opt"
 CONF
+}
+
+case $cmd in
+run)
+  if running; then
+    echo "containerd.sh: a containerd already runs for $run_dir (pid $(cat "$pidfile"))" >&2
+    exit 1
+  fi
+  prepare
+  echo $$ >"$pidfile"
+  exec containerd --config "$run_dir/config.toml"
+  ;;
+start)
+  if running; then echo "$sock"; exit 0; fi
+  prepare
   containerd --config "$run_dir/config.toml" >"$run_dir/containerd.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 100); do
@@ -90,7 +105,7 @@ status)
   if running; then echo "running: $sock"; else echo "stopped"; exit 1; fi
   ;;
 *)
-  echo "usage: $0 start|stop|status [RUN_DIR]" >&2
+  echo "usage: $0 start|stop|status|run [RUN_DIR]" >&2
   exit 2
   ;;
 esac

@@ -14,6 +14,8 @@ command -v containerd >/dev/null || need_apt+=(containerd)
 command -v runc >/dev/null || need_apt+=(runc)
 command -v runsc >/dev/null || need_apt+=(runsc)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+# The playground's end-to-end test drives Debian's Chromium headless.
+command -v chromium >/dev/null || need_apt+=(chromium)
 
 if ((${#need_apt[@]})); then
   echo "deps: installing ${need_apt[*]}"

@@ -7,6 +7,7 @@
 #   scripts/nats.sh start [RUN_DIR] [PORT]   # defaults: .run/nats 4222; prints the URL
 #   scripts/nats.sh stop  [RUN_DIR]
 #   scripts/nats.sh status [RUN_DIR]
+#   scripts/nats.sh run   [RUN_DIR] [PORT]   # in the foreground (`moat up` supervises it)
 set -euo pipefail
 
 VERSION=2.15.1
@@ -30,6 +31,13 @@ nats_bin() {
 }
 
 case $cmd in
+run)
+  bin=$(nats_bin)
+  mkdir -p "$run_dir/store"
+  echo "nats://127.0.0.1:$port" >"$run_dir/url"
+  MOAT_NATS_PORT=$port MOAT_NATS_STORE="$run_dir/store" \
+    exec "$bin" -c "$here/nats/moat.conf" -P "$pidfile"
+  ;;
 start)
   if running; then cat "$run_dir/url"; exit 0; fi
   bin=$(nats_bin)
@@ -60,7 +68,7 @@ status)
   if running; then echo "running: $(cat "$run_dir/url")"; else echo "stopped"; exit 1; fi
   ;;
 *)
-  echo "usage: $0 start|stop|status [RUN_DIR] [PORT]" >&2
+  echo "usage: $0 start|stop|status|run [RUN_DIR] [PORT]" >&2
   exit 2
   ;;
 esac

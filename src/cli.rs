@@ -23,6 +23,14 @@ pub enum Command {
     ///
     /// There is no OS sandbox here (no gVisor): only the runner's own limits.
     Exec(ExecArgs),
+    /// Run a script on a moat server: live output, files, outcome.
+    ///
+    /// Exits 0 only when the run's outcome is `ok`; otherwise with the
+    /// outcome's code (1 when the server could not be reached or refused).
+    Run(RunArgs),
+    /// Start the whole system on this machine (root): NATS, containerd,
+    /// launchers, the recorder and the edge; Ctrl-C stops it all.
+    Up(UpArgs),
     /// Manage tenants' API keys (in the database the edge reads).
     Keys {
         /// The database (SQLite file or PostgreSQL URL).
@@ -87,6 +95,63 @@ pub struct ExecArgs {
     pub runner: Option<PathBuf>,
 }
 
+/// Arguments of `moat run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The ES module to run.
+    pub file: PathBuf,
+    /// The moat server (its edge).
+    #[arg(long, env = "MOAT_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// An API key (runs as its tenant; anonymous without).
+    #[arg(long, env = "MOAT_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Download the files the script saves into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Wall-clock deadline in ms (the server's default if unset).
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// JS heap limit in MiB (the server's default if unset).
+    #[arg(long)]
+    pub memory_mb: Option<u64>,
+    /// Print the events unchanged (JSON lines) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `moat up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Where state lives: NATS and containerd data, the database, files.
+    #[arg(long, default_value = ".run")]
+    pub dir: PathBuf,
+    /// The edge's address (the playground and the API).
+    #[arg(long, env = "MOAT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// nats-server's port on 127.0.0.1.
+    #[arg(long, default_value_t = 4222)]
+    pub nats_port: u16,
+    /// The edge's metrics port; the recorder's is the next, the launchers' follow.
+    #[arg(long, default_value_t = 9100)]
+    pub metrics_port: u16,
+    /// How many launchers to run.
+    #[arg(long, default_value_t = 1)]
+    pub launchers: u16,
+    /// The sandbox rootfs (`just rootfs` builds it).
+    #[arg(long, env = "MOAT_ROOTFS", default_value = ".run/rootfs")]
+    pub rootfs: PathBuf,
+    /// The web playground's bundle (`just web` builds it).
+    #[arg(long, env = "MOAT_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
+    /// The repository's scripts directory (nats.sh, containerd.sh).
+    #[arg(long, default_value = "scripts")]
+    pub scripts: PathBuf,
+    /// Where moat-edge, moat-launcher and moat-recorder are (default: beside moat).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+}
+
 /// Runs the chosen command; the exit code is the command's answer.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -94,6 +159,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = ExecConfig::from_args(args)?;
             let outcome = exec::exec(&config)?;
             Ok(ExitCode::from(outcome.exit_code()))
+        }
+        Command::Run(args) => {
+            let outcome = runtime()?.block_on(crate::run::run(args))?;
+            Ok(ExitCode::from(outcome.exit_code()))
+        }
+        Command::Up(args) => {
+            let layout = crate::up::Layout::from_args(&args)?;
+            runtime()?.block_on(async {
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                let signalled = shutdown.clone();
+                tokio::spawn(async move {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    let (Ok(mut int), Ok(mut term)) = (
+                        signal(SignalKind::interrupt()),
+                        signal(SignalKind::terminate()),
+                    ) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                    signalled.cancel();
+                });
+                crate::up::up(layout, shutdown).await
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Keys {
             database_url,
@@ -106,4 +198,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The async runtime for the commands that talk to servers.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }

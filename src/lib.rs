@@ -3,5 +3,9 @@
 
 pub mod cli;
 pub mod exec;
+pub mod http;
 pub mod keys;
 pub mod render;
+pub mod run;
+pub mod supervise;
+pub mod up;

@@ -19,6 +19,16 @@ impl Style {
         }
     }
 
+    /// Text de-emphasised (timings, ids).
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    /// Text to notice (a retry, a warning of ours).
+    pub fn warn(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")

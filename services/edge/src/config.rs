@@ -63,6 +63,9 @@ pub struct Config {
     /// Proxies whose X-Forwarded-For is believed (comma-separated IPs).
     #[arg(long, env = "MOAT_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
+    /// The web playground's bundle (`just web` builds it), served at `/`.
+    #[arg(long, env = "MOAT_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: std::path::PathBuf,
     /// Most rate-limit buckets held at once.
     #[arg(long, env = "MOAT_RATE_MAX_BUCKETS", default_value_t = 100_000)]
     pub rate_max_buckets: usize,

@@ -7,6 +7,7 @@
 //! - [`errors`]: one JSON error shape and status mapping;
 //! - [`token`]: per-run tokens;
 //! - [`config`]: flags and validation;
+//! - [`playground`]: the web page at `/`, a client of the same API;
 //! - [`metrics`]: requests, refusals, WebSocket sessions, submit latency.
 //!
 //! Files are served from the object store the launcher wrote them to.
@@ -15,6 +16,7 @@ pub mod client_ip;
 pub mod config;
 pub mod errors;
 pub mod metrics;
+pub mod playground;
 pub mod rate_limit;
 pub mod runs;
 pub mod token;
@@ -43,6 +45,14 @@ pub enum EdgeError {
     /// The database cannot be opened or migrated.
     #[error(transparent)]
     Db(#[from] moat_recorder::db::DbError),
+    /// The playground's directory cannot be read.
+    #[error("cannot read the web playground in {dir}: {message}")]
+    Web {
+        /// The directory.
+        dir: String,
+        /// Why.
+        message: String,
+    },
     /// The object store cannot be opened.
     #[error("object store: {0}")]
     Store(#[from] moat_store::StoreError),
@@ -73,10 +83,13 @@ pub fn routes(
         }
     });
     let (counted, refused) = (deps.metrics.clone(), deps.metrics.clone());
+    let page = deps.playground.clone().routes();
     health
         .or(ready)
         .unify()
         .or(runs::handlers(deps))
+        .unify()
+        .or(page)
         .unify()
         .recover(move |rejection: warp::Rejection| {
             let metrics = refused.clone();
@@ -127,6 +140,13 @@ pub async fn run(
     let db = moat_recorder::db::connect(&config.database_url).await?;
     let store_config = config.store.config().map_err(config::ConfigError)?;
     let store = moat_store::open_store(&store_config).await?;
+    let playground = playground::Playground::load(&config.web_dir).map_err(|e| EdgeError::Web {
+        dir: config.web_dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    if !playground.is_built() {
+        tracing::warn!(dir = %config.web_dir.display(), "no web playground there: `just web` builds it");
+    }
     let metrics = metrics::Metrics::new();
     let ops = tokio::spawn(moat_ops::serve(
         metrics.clone(),
@@ -146,6 +166,7 @@ pub async fn run(
         anon_max_memory_mb: config.anon_max_memory_mb,
         tenant_max_timeout_ms: config.tenant_max_timeout_ms,
         tenant_max_memory_mb: config.tenant_max_memory_mb,
+        playground,
     };
     tracing::info!(listen = %config.listen, "edge ready");
     metrics.set_ready(true);

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub refusals: IntCounterVec,
     /// WebSocket sessions open now.
     pub ws_sessions: IntGauge,
+    /// WebSocket sessions ended, by reason (`finished`, `too_slow`, ...).
+    pub ws_closed: IntCounterVec,
     /// Time to queue a run (publish and JetStream's confirmation).
     pub submit_seconds: Histogram,
     ready: AtomicBool,
@@ -37,6 +39,11 @@ impl Metrics {
         .expect("metric");
         let ws_sessions =
             IntGauge::new("ws_sessions", "WebSocket sessions open now").expect("metric");
+        let ws_closed = IntCounterVec::new(
+            Opts::new("ws_closed_total", "WebSocket sessions ended, by reason"),
+            &["reason"],
+        )
+        .expect("metric");
         let submit_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "submit_seconds",
@@ -51,6 +58,7 @@ impl Metrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(refusals.clone()),
             Box::new(ws_sessions.clone()),
+            Box::new(ws_closed.clone()),
             Box::new(submit_seconds.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -60,6 +68,7 @@ impl Metrics {
             requests,
             refusals,
             ws_sessions,
+            ws_closed,
             submit_seconds,
             ready: AtomicBool::new(false),
         })
@@ -81,6 +90,7 @@ pub fn route_name(method: &warp::http::Method, path: &str) -> &'static str {
         ("GET", ["v1", "runs", _, "files", _]) => "file",
         ("GET", ["v1", "usage"]) => "usage",
         ("GET", ["healthz"]) | ("GET", ["readyz"]) => "health",
+        ("GET", [_]) => "page",
         _ => "other",
     }
 }
@@ -107,6 +117,8 @@ mod tests {
         assert_eq!(route_name(&Method::GET, "/v1/runs/abc/events"), "events");
         assert_eq!(route_name(&Method::GET, "/v1/usage"), "usage");
         assert_eq!(route_name(&Method::GET, "/anything/else/abc123"), "other");
+        assert_eq!(route_name(&Method::GET, "/"), "page");
+        assert_eq!(route_name(&Method::GET, "/playground.js"), "page");
         let m = Metrics::new();
         m.requests.with_label_values(&["submit", "202"]).inc();
         assert!(m

@@ -40,6 +40,8 @@ pub const ANONYMOUS_TENANT: &str = "anon";
 const WS_BUFFER: usize = 256;
 /// Longest a WebSocket session lasts, whatever the run does.
 const WS_MAX_SESSION: Duration = Duration::from_secs(15 * 60);
+/// How long a closing client gets to take the close frame.
+const WS_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// What the routes need, injected.
 #[derive(Clone)]
@@ -68,6 +70,8 @@ pub struct Deps {
     pub tenant_max_timeout_ms: u64,
     /// Plan limits for tenants' runs.
     pub tenant_max_memory_mb: u64,
+    /// The web playground's files.
+    pub playground: crate::playground::Playground,
 }
 
 /// Who is calling.
@@ -393,7 +397,7 @@ async fn events(
     Ok(ws
         .on_upgrade(move |socket| async move {
             metrics.ws_sessions.inc();
-            stream_events(socket, consumer).await;
+            stream_events(socket, consumer, metrics.clone()).await;
             metrics.ws_sessions.dec();
         })
         .into_response())
@@ -408,16 +412,19 @@ async fn status(
     header_token: Option<String>,
     deps: Deps,
 ) -> Result<Response, Rejection> {
-    may_read(&caller, &id, query.token.or(header_token), &deps)
+    let token = query.token.or(header_token);
+    may_read(&caller, &id, token.clone(), &deps)
         .await
         .map_err(|e| refuse(headers, e))?;
+    // Anonymous readers need the token on every file link too.
+    let token = token.filter(|_| matches!(caller, Caller::Anonymous(_)));
     let view = match db::get_run(&deps.db, &id).await {
         Ok(Some(view)) => view,
         Ok(None) => return Err(refuse(headers, ApiError::NotFound)),
         Err(e) => return Err(refuse(headers, ApiError::Unavailable(e.to_string()))),
     };
     Ok(with_headers(
-        warp::reply::json(&record_json(&view)),
+        warp::reply::json(&record_json(&view, token.as_deref())),
         headers,
     ))
 }
@@ -498,7 +505,7 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// The public shape of a run record.
-fn record_json(view: &db::RunView) -> serde_json::Value {
+fn record_json(view: &db::RunView, token: Option<&str>) -> serde_json::Value {
     let r = &view.run;
     let parse = |s: &Option<String>| {
         s.as_deref()
@@ -524,7 +531,10 @@ fn record_json(view: &db::RunView) -> serde_json::Value {
             "name": f.name,
             "type": f.media_type,
             "size": f.size,
-            "url": format!("/v1/runs/{}/files/{}", r.id, f.name),
+            "url": match token {
+                Some(t) => format!("/v1/runs/{}/files/{}?token={t}", r.id, f.name),
+                None => format!("/v1/runs/{}/files/{}", r.id, f.name),
+            },
         })).collect::<Vec<_>>(),
     })
 }
@@ -572,18 +582,19 @@ async fn usage(
     ))
 }
 
-/// Forwards the run's events to the socket: a bounded buffer between NATS
-/// and the client, so a slow client is closed ("too slow") rather than
-/// growing the edge's memory.
+/// Forwards the run's events to the socket through a bounded buffer, so a
+/// slow client is closed ("client too slow") rather than growing the edge's
+/// memory. Counts how each session ended in `ws_closed_total`.
 async fn stream_events(
     socket: WebSocket,
     consumer: consumer::Consumer<consumer::pull::OrderedConfig>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(WS_BUFFER);
-    let reader = tokio::spawn(async move {
+    let mut reader = tokio::spawn(async move {
         let Ok(mut messages) = consumer.messages().await else {
-            return Err("cannot read events");
+            return Err(SessionEnd::StreamError);
         };
         while let Some(Ok(msg)) = messages.next().await {
             let text = String::from_utf8_lossy(&msg.payload).into_owned();
@@ -591,34 +602,96 @@ async fn stream_events(
                 .map(|e| matches!(e.body, EventBody::Result(_)))
                 .unwrap_or(false);
             if tx.try_send(Message::text(text)).is_err() {
-                return Err("client too slow");
+                return Err(SessionEnd::TooSlow);
             }
             if last {
                 return Ok(());
             }
         }
-        Err("event stream ended")
+        Err(SessionEnd::StreamError)
     });
+    let mut reader_done = false;
     let session = async {
         loop {
+            // Both waits also watch the reader, so a client too slow to take
+            // what is buffered is told at once, not after the buffer drains.
             tokio::select! {
-                next = rx.recv() => match next {
-                    Some(m) => if sink.send(m).await.is_err() { return; },
-                    None => break,
+                done = &mut reader, if !reader_done => match done {
+                    Ok(Ok(())) => reader_done = true,
+                    Ok(Err(end)) => return end,
+                    Err(_) => return SessionEnd::Internal,
                 },
+                next = rx.recv() => {
+                    let Some(m) = next else { return SessionEnd::Finished };
+                    tokio::select! {
+                        sent = sink.send(m) => if sent.is_err() { return SessionEnd::ClientGone },
+                        done = &mut reader, if !reader_done => match done {
+                            Ok(Ok(())) => reader_done = true,
+                            Ok(Err(end)) => return end,
+                            Err(_) => return SessionEnd::Internal,
+                        },
+                    }
+                }
                 // The client closing (or sending anything) ends nothing but
                 // its own side; a closed socket ends the session.
-                inbound = incoming.next() => if inbound.is_none() { return; },
+                inbound = incoming.next() => if inbound.is_none() { return SessionEnd::ClientGone },
             }
         }
-        let close = match reader.await {
-            Ok(Ok(())) => Message::close_with(1000u16, "run finished"),
-            Ok(Err(why)) => Message::close_with(1008u16, why),
-            Err(_) => Message::close_with(1011u16, "internal error"),
-        };
-        let _ = sink.send(close).await;
     };
-    let _ = tokio::time::timeout(WS_MAX_SESSION, session).await;
+    let end = tokio::time::timeout(WS_MAX_SESSION, session)
+        .await
+        .unwrap_or(SessionEnd::SessionLimit);
+    reader.abort();
+    metrics.ws_closed.with_label_values(&[end.label()]).inc();
+    if let Some((code, reason)) = end.close_frame() {
+        // A client that reads nothing cannot hold the session open: the
+        // close frame gets a grace period, then the connection is dropped.
+        let _ = tokio::time::timeout(WS_CLOSE_GRACE, sink.send(Message::close_with(code, reason)))
+            .await;
+    }
+}
+
+/// Why a WebSocket session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionEnd {
+    /// Every event up to the result was sent.
+    Finished,
+    /// The client fell more than [`WS_BUFFER`] events behind.
+    TooSlow,
+    /// The client closed or the connection broke.
+    ClientGone,
+    /// The event stream failed before the result.
+    StreamError,
+    /// The session reached [`WS_MAX_SESSION`].
+    SessionLimit,
+    /// The forwarding task panicked.
+    Internal,
+}
+
+impl SessionEnd {
+    /// The metric label.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Finished => "finished",
+            Self::TooSlow => "too_slow",
+            Self::ClientGone => "client_gone",
+            Self::StreamError => "stream_error",
+            Self::SessionLimit => "session_limit",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The close frame to send, if the client is still there to read it.
+    fn close_frame(self) -> Option<(u16, &'static str)> {
+        match self {
+            Self::Finished => Some((1000, "run finished")),
+            Self::TooSlow => Some((1008, "client too slow")),
+            Self::ClientGone => None,
+            Self::StreamError => Some((1011, "cannot read events")),
+            Self::SessionLimit => Some((1008, "session too long")),
+            Self::Internal => Some((1011, "internal error")),
+        }
+    }
 }
 
 /// Turns a rejection into the API's JSON error; also returns its code.

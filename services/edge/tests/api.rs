@@ -51,6 +51,7 @@ async fn setup(nats: &Nats, anon: &str, max_queued: i64) -> (Deps, async_nats::C
         anon_max_memory_mb: 128,
         tenant_max_timeout_ms: 60_000,
         tenant_max_memory_mb: 512,
+        playground: Default::default(),
     };
     (deps, client)
 }
@@ -556,4 +557,97 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
     assert!(resp.headers().contains_key("ratelimit-remaining"));
     let (s, _) = request(&routes, "GET", "/v1/usage?from=yesterday", Some(&acme), "").await;
     assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_as_too_slow() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
+    let (tokens, js, metrics) = (deps.tokens.clone(), deps.js.clone(), deps.metrics.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        warp::serve(moat_edge::routes(deps, client))
+            .incoming(listener)
+            .run(),
+    );
+    // A chatty run, already finished: 3,000 events of 4 KiB, far more than
+    // the kernel's socket buffers and the edge's 256-event buffer hold.
+    let id = "fedcba9876543210fedcba9876543210";
+    let line = "x".repeat(4096);
+    let mut acks = Vec::new();
+    for seq in 1..=3001u64 {
+        let body = if seq <= 3000 {
+            EventBody::Log(LogFrame {
+                level: LogLevel::Info,
+                msg: line.clone(),
+                ts_ms: seq,
+            })
+        } else {
+            EventBody::Result(ResultFrame {
+                outcome: Outcome::Ok,
+                value: None,
+                error: None,
+                cpu_ms: 1,
+                wall_ms: 2,
+                heap_peak_bytes: 3,
+            })
+        };
+        let event = Event {
+            run: id.into(),
+            attempt: 1,
+            seq,
+            body,
+        };
+        let payload = serde_json::to_vec(&event).unwrap();
+        acks.push(
+            js.publish(subjects::events(id), payload.into())
+                .await
+                .unwrap(),
+        );
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+
+    // A real client over TCP with a small receive window that reads nothing.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let too_slow = || metrics.ws_closed.with_label_values(&["too_slow"]).get();
+    for _ in 0..600 {
+        if too_slow() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(too_slow(), 1, "the edge never gave up on the client");
+
+    // Reading now: a gapless prefix of the events, then the reason.
+    let mut seqs = Vec::new();
+    let close = loop {
+        let next = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut ws))
+            .await
+            .expect("the edge sends the close frame");
+        match next {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                let event: Event = serde_json::from_str(&text).unwrap();
+                seqs.push(event.seq);
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame,
+            other => panic!("expected events then a close frame, got {other:?}"),
+        }
+    };
+    let close = close.expect("a close frame with a reason");
+    assert_eq!(u16::from(close.code), 1008);
+    assert_eq!(close.reason.as_str(), "client too slow");
+    assert!(
+        !seqs.is_empty() && seqs.len() < 3001,
+        "{} events",
+        seqs.len()
+    );
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 0);
 }

@@ -90,6 +90,7 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
         anon_max_memory_mb: 128,
         tenant_max_timeout_ms: 60_000,
         tenant_max_memory_mb: 512,
+        playground: Default::default(),
     };
     let routes = moat_edge::routes(deps, client);
 
@@ -164,11 +165,10 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
     assert_eq!(record["outcome"], "ok");
     assert_eq!(record["value"], 42);
     assert_eq!(record["logs"][0]["msg"], "hello from gvisor");
+    // The link carries the run token, so it works as it is.
     let url = record["files"][0]["url"].as_str().unwrap();
-    let resp = warp::test::request()
-        .path(&format!("{url}?token={token}"))
-        .reply(&routes)
-        .await;
+    assert_eq!(url, format!("/v1/runs/{id}/files/answer.txt?token={token}"));
+    let resp = warp::test::request().path(url).reply(&routes).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.body().as_ref(), b"forty-two");
     assert_eq!(resp.headers()["content-type"], "text/plain");

@@ -1,0 +1,440 @@
+//! `moat run`: submit a script to a moat server, watch its events live,
+//! fetch its files. The client of the public API a person uses; the web
+//! playground is the other.
+//!
+//! A run is: `POST /v1/runs`, then the WebSocket of its events (a spinner
+//! while it is queued), then the files over HTTP. If the event stream
+//! closes before the result (a slow terminal, an edge restart), the record
+//! is read instead, so the outcome is never lost.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use moat_wire::{Event, EventBody, FileRef, Outcome, ResultFrame, ScriptError};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::RunArgs;
+use crate::http::{Answer, HttpError, Server};
+use crate::render::{self, Style};
+
+/// Longest silence on the event stream before giving up (a run may wait in
+/// a queue, then run for up to its deadline).
+const MAX_SILENCE: Duration = Duration::from_secs(300);
+/// How long to wait for the record after the event stream closed early.
+const RECORD_WAIT: Duration = Duration::from_secs(30);
+
+/// What went wrong around the run (what went wrong inside it is its outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The script cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Talking to the server failed.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The server refused; the text is a sentence for a person.
+    #[error("{0}")]
+    Refused(String),
+    /// The server sent something that is not an event.
+    #[error("the server sent an event we cannot read: {0}")]
+    Protocol(String),
+    /// No result arrived.
+    #[error("{0}")]
+    NoResult(String),
+    /// A file cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What `POST /v1/runs` answered.
+#[derive(Debug, serde::Deserialize)]
+struct Accepted {
+    id: String,
+    token: String,
+    events_url: String,
+    status_url: String,
+}
+
+/// Runs the script on the server, printing it as it goes; returns the outcome.
+pub async fn run(args: RunArgs) -> Result<Outcome, RunError> {
+    let code = std::fs::read_to_string(&args.file).map_err(|source| RunError::Read {
+        path: args.file.clone(),
+        source,
+    })?;
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).map_err(|source| RunError::Write {
+            path: out.clone(),
+            source,
+        })?;
+    }
+    let server = Server::new(&args.server, args.key.clone())?;
+    let out_style = Style::detect(std::io::stdout().is_terminal());
+    let err_style = Style::detect(std::io::stderr().is_terminal());
+
+    let mut body = serde_json::json!({ "code": code });
+    if let Some(name) = args.file.file_name().and_then(|n| n.to_str()) {
+        if moat_wire::job::valid_filename(name) {
+            body["filename"] = name.into();
+        }
+    }
+    if let Some(t) = args.timeout_ms {
+        body["timeout_ms"] = t.into();
+    }
+    if let Some(m) = args.memory_mb {
+        body["memory_mb"] = m.into();
+    }
+    let started = Instant::now();
+    let answer = server
+        .request("POST", "/v1/runs", Some(body.to_string().into_bytes()))
+        .await?;
+    if answer.status != 202 {
+        return Err(RunError::Refused(refusal(&answer)));
+    }
+    let accepted: Accepted = serde_json::from_slice(&answer.body)
+        .map_err(|e| RunError::Protocol(format!("the submit answer: {e}")))?;
+
+    let spinner = Spinner::start(std::io::stderr().is_terminal() && !args.json);
+    let streamed = stream(&server, &accepted, &args, out_style, err_style, &spinner).await;
+    spinner.stop();
+    let (result, files) = match streamed {
+        Ok(Some(done)) => done,
+        Ok(None) => {
+            eprintln!("moat run: the event stream closed early; reading the run's record");
+            from_record(&server, &accepted).await?
+        }
+        Err(e) => return Err(e),
+    };
+    let round_trip = started.elapsed();
+    if let Some(out) = &args.out {
+        for file in &files {
+            download(&server, &accepted, file, out).await?;
+        }
+    }
+    if !args.json {
+        print!("{}", render::summary(&result, out_style));
+        println!(
+            "{}",
+            out_style.dim(&format!(
+                "run {} · {} ms from submit to result",
+                accepted.id,
+                round_trip.as_millis()
+            ))
+        );
+    }
+    Ok(result.outcome)
+}
+
+/// Follows the event stream to the result; `None` if it closed before one.
+async fn stream(
+    server: &Server,
+    accepted: &Accepted,
+    args: &RunArgs,
+    out_style: Style,
+    err_style: Style,
+    spinner: &Spinner,
+) -> Result<Option<(ResultFrame, Vec<FileRef>)>, RunError> {
+    let mut ws = server.websocket(&accepted.events_url).await?;
+    let mut attempt = 0;
+    let mut files = Vec::new();
+    loop {
+        let next = tokio::time::timeout(MAX_SILENCE, ws.next())
+            .await
+            .map_err(|_| RunError::NoResult("no events for 5 minutes; giving up".into()))?;
+        let text = match next {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | None => return Ok(None),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                eprintln!("moat run: the event stream broke: {e}");
+                return Ok(None);
+            }
+        };
+        spinner.stop();
+        let event: Event =
+            serde_json::from_str(&text).map_err(|e| RunError::Protocol(e.to_string()))?;
+        if args.json {
+            println!("{text}");
+        }
+        if event.attempt > attempt {
+            if attempt > 0 && !args.json {
+                eprintln!(
+                    "{}",
+                    err_style.warn(&format!(
+                        "the run is being retried on another launcher (attempt {})",
+                        event.attempt
+                    ))
+                );
+            }
+            attempt = event.attempt;
+            files.clear();
+        }
+        match event.body {
+            EventBody::Log(log) if !args.json => {
+                if render::to_stderr(log.level) {
+                    eprintln!("{}", render::log_line(&log, err_style));
+                } else {
+                    println!("{}", render::log_line(&log, out_style));
+                }
+            }
+            EventBody::Log(_) => {}
+            EventBody::File(file) => {
+                if !args.json {
+                    let to = args.out.as_ref().map(|d| d.join(&file.name));
+                    let shown = to.as_ref().map(|p| p.display().to_string());
+                    println!(
+                        "{}",
+                        render::file_line(
+                            &file.name,
+                            &file.media_type,
+                            file.size,
+                            shown.as_deref(),
+                            out_style
+                        )
+                    );
+                }
+                files.push(file);
+            }
+            EventBody::Result(result) => {
+                let _ = ws.close(None).await;
+                return Ok(Some((result, files)));
+            }
+        }
+    }
+}
+
+/// The result and files from the run's record, once the recorder has it.
+async fn from_record(
+    server: &Server,
+    accepted: &Accepted,
+) -> Result<(ResultFrame, Vec<FileRef>), RunError> {
+    let deadline = Instant::now() + RECORD_WAIT;
+    loop {
+        let answer = server.request("GET", &accepted.status_url, None).await?;
+        let record = answer.json();
+        if answer.status == 200 && record["status"] == "done" {
+            return record_result(&record).ok_or_else(|| {
+                RunError::Protocol(format!("the run's record is incomplete: {record}"))
+            });
+        }
+        if answer.status != 200 && answer.status != 404 {
+            return Err(RunError::Refused(refusal(&answer)));
+        }
+        if Instant::now() > deadline {
+            return Err(RunError::NoResult(format!(
+                "the run {} has no result after {} s; see {}{}",
+                accepted.id,
+                RECORD_WAIT.as_secs(),
+                server.url(),
+                accepted.status_url
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A finished record as a result frame and its files.
+fn record_result(record: &serde_json::Value) -> Option<(ResultFrame, Vec<FileRef>)> {
+    let outcome: Outcome = serde_json::from_value(record["outcome"].clone()).ok()?;
+    let error: Option<ScriptError> = serde_json::from_value(record["error"].clone()).ok();
+    let files = record["files"]
+        .as_array()?
+        .iter()
+        .filter_map(|f| {
+            Some(FileRef {
+                name: f["name"].as_str()?.to_owned(),
+                media_type: f["type"].as_str()?.to_owned(),
+                size: f["size"].as_u64()?,
+            })
+        })
+        .collect();
+    let value = Some(record["value"].clone()).filter(|v| !v.is_null());
+    Some((
+        ResultFrame {
+            outcome,
+            value,
+            error,
+            cpu_ms: record["cpu_ms"].as_u64().unwrap_or(0),
+            wall_ms: record["wall_ms"].as_u64().unwrap_or(0),
+            heap_peak_bytes: record["heap_peak_bytes"].as_u64().unwrap_or(0),
+        },
+        files,
+    ))
+}
+
+/// Downloads one file into `out`, re-checking its name first.
+async fn download(
+    server: &Server,
+    accepted: &Accepted,
+    file: &FileRef,
+    out: &Path,
+) -> Result<(), RunError> {
+    if !moat_wire::job::valid_filename(&file.name) {
+        return Err(RunError::Protocol(format!(
+            "file name {:?} has path parts",
+            file.name
+        )));
+    }
+    let path = format!(
+        "/v1/runs/{}/files/{}?token={}",
+        accepted.id, file.name, accepted.token
+    );
+    let answer = server.request("GET", &path, None).await?;
+    if answer.status != 200 {
+        return Err(RunError::Refused(refusal(&answer)));
+    }
+    let to = out.join(&file.name);
+    std::fs::write(&to, &answer.body).map_err(|source| RunError::Write { path: to, source })
+}
+
+/// An error answer as a sentence for a person.
+pub fn refusal(answer: &Answer) -> String {
+    let json = answer.json();
+    let code = json["error"]["code"].as_str().unwrap_or("");
+    let message = json["error"]["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).trim().to_owned());
+    let retry = answer
+        .header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let wait = |secs: u64| match secs {
+        0 | 1 => "in a second".to_owned(),
+        n => format!("in {n} seconds"),
+    };
+    match (answer.status, code) {
+        (429, "queue_full") => format!(
+            "Your queue of runs is full; try again {}, when some have finished.",
+            wait(retry.unwrap_or(5))
+        ),
+        (429, _) => format!(
+            "Too many requests: the server is rate-limiting you. Try again {}.",
+            wait(retry.unwrap_or(1))
+        ),
+        (401, _) => "The API key was not accepted; check --key (or MOAT_API_KEY).".to_owned(),
+        (404, _) => "The server does not know that run (or it is not yours).".to_owned(),
+        (413, _) => format!("The script is too large for the server: {message}."),
+        (503, _) => format!("The service is unavailable right now ({message}); try again shortly."),
+        (400..=499, _) => format!("The server refused the script: {message}."),
+        (status, _) => format!("The server answered {status}: {message}."),
+    }
+}
+
+/// A spinner on stderr while the run waits in the queue.
+struct Spinner {
+    stop: CancellationToken,
+}
+
+impl Spinner {
+    fn start(enabled: bool) -> Self {
+        let stop = CancellationToken::new();
+        if enabled {
+            let stopped = stop.clone();
+            tokio::spawn(async move {
+                let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+                let started = Instant::now();
+                for i in 0.. {
+                    eprint!(
+                        "\r\x1b[2K{} queued ({:.1} s)",
+                        frames[i % frames.len()],
+                        started.elapsed().as_secs_f64()
+                    );
+                    let _ = std::io::stderr().flush();
+                    tokio::select! {
+                        _ = stopped.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(80)) => {}
+                    }
+                }
+                eprint!("\r\x1b[2K");
+                let _ = std::io::stderr().flush();
+            });
+        }
+        Self { stop }
+    }
+
+    fn stop(&self) {
+        if !self.stop.is_cancelled() {
+            self.stop.cancel();
+            // Let the spinner clear its line before anything else prints.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str, retry: Option<&str>) -> Answer {
+        let mut headers = hyper::header::HeaderMap::new();
+        if let Some(r) = retry {
+            headers.insert("retry-after", r.parse().unwrap());
+        }
+        Answer {
+            status,
+            headers,
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn refusals_read_as_sentences() {
+        let limited = answer(
+            429,
+            r#"{"error":{"code":"rate_limited","message":"rate limited by the client limit; retry in 3 s"}}"#,
+            Some("3"),
+        );
+        assert_eq!(
+            refusal(&limited),
+            "Too many requests: the server is rate-limiting you. Try again in 3 seconds."
+        );
+        let full = answer(
+            429,
+            r#"{"error":{"code":"queue_full","message":"x"}}"#,
+            Some("5"),
+        );
+        assert!(refusal(&full).starts_with("Your queue of runs is full; try again in 5 seconds"));
+        let bad = answer(
+            400,
+            r#"{"error":{"code":"limit_exceeded","message":"timeout_ms is over your plan's 10000"}}"#,
+            None,
+        );
+        assert_eq!(
+            refusal(&bad),
+            "The server refused the script: timeout_ms is over your plan's 10000."
+        );
+        assert!(refusal(&answer(401, "{}", None)).contains("--key"));
+        assert_eq!(
+            refusal(&answer(502, "bad gateway", None)),
+            "The server answered 502: bad gateway."
+        );
+    }
+
+    #[test]
+    fn a_record_becomes_a_result() {
+        let record = serde_json::json!({
+            "status": "done", "outcome": "timeout", "cpu_ms": 3, "wall_ms": 1000,
+            "heap_peak_bytes": 10, "value": null,
+            "error": {"name": "TimeoutError", "message": "deadline of 1000 ms exceeded"},
+            "files": [{"name": "a.png", "type": "image/png", "size": 4, "url": "/x"}],
+        });
+        let (result, files) = record_result(&record).unwrap();
+        assert_eq!(result.outcome, Outcome::Timeout);
+        assert_eq!(result.wall_ms, 1000);
+        assert!(result.value.is_none());
+        assert_eq!(result.error.unwrap().name, "TimeoutError");
+        assert_eq!(files[0].name, "a.png");
+    }
+}
