@@ -59,6 +59,9 @@ pub enum HttpError {
     /// The WebSocket could not be opened.
     #[error("cannot open the event stream: {0}")]
     WebSocket(String),
+    /// The server refused to open the WebSocket; a sentence for a person.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A connection to the server, plain or TLS.
@@ -127,6 +130,41 @@ impl Answer {
     /// The body as JSON (`Null` when it is not JSON).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// An error answer as a sentence for a person.
+    pub fn sentence(&self) -> String {
+        let json = self.json();
+        let code = json["error"]["code"].as_str().unwrap_or("");
+        let message = json["error"]["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).trim().to_owned());
+        let retry = self
+            .header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let wait = |secs: u64| match secs {
+            0 | 1 => "in a second".to_owned(),
+            n => format!("in {n} seconds"),
+        };
+        match (self.status, code) {
+            (429, "queue_full") => format!(
+                "Your queue of runs is full; try again {}, when some have finished.",
+                wait(retry.unwrap_or(5))
+            ),
+            (429, _) => format!(
+                "Too many requests: the server is rate-limiting you. Try again {}.",
+                wait(retry.unwrap_or(1))
+            ),
+            (401, _) => "The API key was not accepted; check --key (or MOAT_API_KEY).".to_owned(),
+            (404, _) => "The server does not know that run (or it is not yours).".to_owned(),
+            (413, _) => format!("The script is too large for the server: {message}."),
+            (503, _) => {
+                format!("The service is unavailable right now ({message}); try again shortly.")
+            }
+            (400..=499, _) => format!("The server refused the script: {message}."),
+            (status, _) => format!("The server answered {status}: {message}."),
+        }
     }
 }
 
@@ -272,7 +310,21 @@ impl Server {
         )
         .await
         .map_err(|_| HttpError::WebSocket("no answer within 10 s".into()))?
-        .map_err(|e| HttpError::WebSocket(e.to_string()))?;
+        .map_err(|e| match e {
+            // An HTTP answer instead of an upgrade: the API's own refusal.
+            tokio_tungstenite::tungstenite::Error::Http(resp) => {
+                let (parts, body) = resp.into_parts();
+                HttpError::Refused(
+                    Answer {
+                        status: parts.status.as_u16(),
+                        headers: parts.headers,
+                        body: Bytes::from(body.unwrap_or_default()),
+                    }
+                    .sentence(),
+                )
+            }
+            other => HttpError::WebSocket(other.to_string()),
+        })?;
         Ok(ws)
     }
 
@@ -303,6 +355,53 @@ fn tls_config() -> tokio_rustls::rustls::ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, body: &str, retry: Option<&str>) -> Answer {
+        let mut headers = HeaderMap::new();
+        if let Some(r) = retry {
+            headers.insert("retry-after", r.parse().unwrap());
+        }
+        Answer {
+            status,
+            headers,
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn refusals_read_as_sentences() {
+        let limited = answer(
+            429,
+            r#"{"error":{"code":"rate_limited","message":"rate limited by the client limit; retry in 3 s"}}"#,
+            Some("3"),
+        );
+        assert_eq!(
+            limited.sentence(),
+            "Too many requests: the server is rate-limiting you. Try again in 3 seconds."
+        );
+        let full = answer(
+            429,
+            r#"{"error":{"code":"queue_full","message":"x"}}"#,
+            Some("5"),
+        );
+        assert!(full
+            .sentence()
+            .starts_with("Your queue of runs is full; try again in 5 seconds"));
+        let bad = answer(
+            400,
+            r#"{"error":{"code":"limit_exceeded","message":"timeout_ms is over your plan's 10000"}}"#,
+            None,
+        );
+        assert_eq!(
+            bad.sentence(),
+            "The server refused the script: timeout_ms is over your plan's 10000."
+        );
+        assert!(answer(401, "{}", None).sentence().contains("--key"));
+        assert_eq!(
+            answer(502, "bad gateway", None).sentence(),
+            "The server answered 502: bad gateway."
+        );
+    }
 
     #[test]
     fn server_urls_are_checked() {

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
-use crate::http::{Answer, HttpError, Server};
+use crate::http::{HttpError, Server};
 use crate::render::{self, Style};
 
 /// Longest silence on the event stream before giving up (a run may wait in
@@ -101,7 +101,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome, RunError> {
         .request("POST", "/v1/runs", Some(body.to_string().into_bytes()))
         .await?;
     if answer.status != 202 {
-        return Err(RunError::Refused(refusal(&answer)));
+        return Err(RunError::Refused(answer.sentence()));
     }
     let accepted: Accepted = serde_json::from_slice(&answer.body)
         .map_err(|e| RunError::Protocol(format!("the submit answer: {e}")))?;
@@ -230,7 +230,7 @@ async fn from_record(
             });
         }
         if answer.status != 200 && answer.status != 404 {
-            return Err(RunError::Refused(refusal(&answer)));
+            return Err(RunError::Refused(answer.sentence()));
         }
         if Instant::now() > deadline {
             return Err(RunError::NoResult(format!(
@@ -293,43 +293,10 @@ async fn download(
     );
     let answer = server.request("GET", &path, None).await?;
     if answer.status != 200 {
-        return Err(RunError::Refused(refusal(&answer)));
+        return Err(RunError::Refused(answer.sentence()));
     }
     let to = out.join(&file.name);
     std::fs::write(&to, &answer.body).map_err(|source| RunError::Write { path: to, source })
-}
-
-/// An error answer as a sentence for a person.
-pub fn refusal(answer: &Answer) -> String {
-    let json = answer.json();
-    let code = json["error"]["code"].as_str().unwrap_or("");
-    let message = json["error"]["message"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).trim().to_owned());
-    let retry = answer
-        .header("retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let wait = |secs: u64| match secs {
-        0 | 1 => "in a second".to_owned(),
-        n => format!("in {n} seconds"),
-    };
-    match (answer.status, code) {
-        (429, "queue_full") => format!(
-            "Your queue of runs is full; try again {}, when some have finished.",
-            wait(retry.unwrap_or(5))
-        ),
-        (429, _) => format!(
-            "Too many requests: the server is rate-limiting you. Try again {}.",
-            wait(retry.unwrap_or(1))
-        ),
-        (401, _) => "The API key was not accepted; check --key (or MOAT_API_KEY).".to_owned(),
-        (404, _) => "The server does not know that run (or it is not yours).".to_owned(),
-        (413, _) => format!("The script is too large for the server: {message}."),
-        (503, _) => format!("The service is unavailable right now ({message}); try again shortly."),
-        (400..=499, _) => format!("The server refused the script: {message}."),
-        (status, _) => format!("The server answered {status}: {message}."),
-    }
 }
 
 /// A spinner on stderr while the run waits in the queue.
@@ -376,51 +343,6 @@ impl Spinner {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn answer(status: u16, body: &str, retry: Option<&str>) -> Answer {
-        let mut headers = hyper::header::HeaderMap::new();
-        if let Some(r) = retry {
-            headers.insert("retry-after", r.parse().unwrap());
-        }
-        Answer {
-            status,
-            headers,
-            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
-        }
-    }
-
-    #[test]
-    fn refusals_read_as_sentences() {
-        let limited = answer(
-            429,
-            r#"{"error":{"code":"rate_limited","message":"rate limited by the client limit; retry in 3 s"}}"#,
-            Some("3"),
-        );
-        assert_eq!(
-            refusal(&limited),
-            "Too many requests: the server is rate-limiting you. Try again in 3 seconds."
-        );
-        let full = answer(
-            429,
-            r#"{"error":{"code":"queue_full","message":"x"}}"#,
-            Some("5"),
-        );
-        assert!(refusal(&full).starts_with("Your queue of runs is full; try again in 5 seconds"));
-        let bad = answer(
-            400,
-            r#"{"error":{"code":"limit_exceeded","message":"timeout_ms is over your plan's 10000"}}"#,
-            None,
-        );
-        assert_eq!(
-            refusal(&bad),
-            "The server refused the script: timeout_ms is over your plan's 10000."
-        );
-        assert!(refusal(&answer(401, "{}", None)).contains("--key"));
-        assert_eq!(
-            refusal(&answer(502, "bad gateway", None)),
-            "The server answered 502: bad gateway."
-        );
-    }
 
     #[test]
     fn a_record_becomes_a_result() {

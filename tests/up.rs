@@ -255,3 +255,41 @@ fn up_runs_scripts_serves_the_playground_restarts_and_stops() {
         assert!(!alive(pid), "pid {pid} still runs after moat up stopped");
     }
 }
+
+#[test]
+fn up_refuses_what_it_cannot_run_and_says_how_to_fix_it() {
+    assert!(is_root(), "this test switches to the nobody user");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let _ = Command::new("chmod").arg("777").arg(dir.path()).status();
+    let _ = Command::new("chmod").arg("777").arg(&state).status();
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(env!("CARGO_BIN_EXE_moat"))
+        .args(["up", "--dir"])
+        .arg(&state)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--nats-port", &free_port().to_string()])
+        .args(["--metrics-port", &free_ports(3).to_string()])
+        .arg("--rootfs")
+        .arg(dir.path().join("no-rootfs"))
+        .arg("--bin-dir")
+        .arg(dir.path().join("no-bin"))
+        .current_dir(root())
+        .output()
+        .expect("runuser runs");
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    for expected in [
+        "moat up cannot start:",
+        "root: containerd and gVisor need it",
+        "moat-edge is not built",
+        "the sandbox rootfs is not built",
+        "`just rootfs`",
+    ] {
+        assert!(said.contains(expected), "{expected:?} not in:\n{said}");
+    }
+    // It started nothing.
+    assert!(!state.join("nats").exists() && !state.join("containerd").exists());
+}

@@ -591,7 +591,8 @@ async fn stream_events(
     metrics: Arc<crate::metrics::Metrics>,
 ) {
     let (mut sink, mut incoming) = socket.split();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(WS_BUFFER);
+    // Each message says whether it is the run's last (the result).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Message, bool)>(WS_BUFFER);
     let mut reader = tokio::spawn(async move {
         let Ok(mut messages) = consumer.messages().await else {
             return Err(SessionEnd::StreamError);
@@ -601,7 +602,7 @@ async fn stream_events(
             let last = serde_json::from_str::<moat_wire::Event>(&text)
                 .map(|e| matches!(e.body, EventBody::Result(_)))
                 .unwrap_or(false);
-            if tx.try_send(Message::text(text)).is_err() {
+            if tx.try_send((Message::text(text), last)).is_err() {
                 return Err(SessionEnd::TooSlow);
             }
             if last {
@@ -611,6 +612,7 @@ async fn stream_events(
         Err(SessionEnd::StreamError)
     });
     let mut reader_done = false;
+    let mut sent_last = false;
     let session = async {
         loop {
             // Both waits also watch the reader, so a client too slow to take
@@ -622,19 +624,36 @@ async fn stream_events(
                     Err(_) => return SessionEnd::Internal,
                 },
                 next = rx.recv() => {
-                    let Some(m) = next else { return SessionEnd::Finished };
-                    tokio::select! {
-                        sent = sink.send(m) => if sent.is_err() { return SessionEnd::ClientGone },
-                        done = &mut reader, if !reader_done => match done {
-                            Ok(Ok(())) => reader_done = true,
-                            Ok(Err(end)) => return end,
-                            Err(_) => return SessionEnd::Internal,
-                        },
+                    let Some((m, last)) = next else { return SessionEnd::Finished };
+                    // The send is never abandoned once the message left the
+                    // buffer: only the reader failing cuts it short.
+                    let send = sink.send(m);
+                    tokio::pin!(send);
+                    loop {
+                        tokio::select! {
+                            sent = &mut send => {
+                                if sent.is_err() { return SessionEnd::ClientGone }
+                                sent_last = last;
+                                break;
+                            }
+                            done = &mut reader, if !reader_done => match done {
+                                Ok(Ok(())) => reader_done = true,
+                                Ok(Err(end)) => return end,
+                                Err(_) => return SessionEnd::Internal,
+                            },
+                        }
                     }
                 }
                 // The client closing (or sending anything) ends nothing but
-                // its own side; a closed socket ends the session.
-                inbound = incoming.next() => if inbound.is_none() { return SessionEnd::ClientGone },
+                // its own side; a closed socket ends the session (a client
+                // that leaves once it has everything has still finished).
+                inbound = incoming.next() => if inbound.is_none() {
+                    return if sent_last {
+                        SessionEnd::Finished
+                    } else {
+                        SessionEnd::ClientGone
+                    };
+                },
             }
         }
     };

@@ -651,3 +651,76 @@ async fn a_client_that_stops_reading_is_closed_as_too_slow() {
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 0);
 }
+
+#[tokio::test]
+async fn every_session_delivers_the_whole_run_then_a_normal_close() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
+    let (tokens, js, metrics) = (deps.tokens.clone(), deps.js.clone(), deps.metrics.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        warp::serve(moat_edge::routes(deps, client))
+            .incoming(listener)
+            .run(),
+    );
+    let id = "00112233445566778899aabbccddeeff";
+    for seq in 1..=3u64 {
+        let body = if seq < 3 {
+            EventBody::Log(LogFrame {
+                level: LogLevel::Info,
+                msg: format!("line {seq}"),
+                ts_ms: seq,
+            })
+        } else {
+            EventBody::Result(ResultFrame {
+                outcome: Outcome::Ok,
+                value: None,
+                error: None,
+                cpu_ms: 1,
+                wall_ms: 2,
+                heap_peak_bytes: 3,
+            })
+        };
+        let event = Event {
+            run: id.into(),
+            attempt: 1,
+            seq,
+            body,
+        };
+        js.publish(
+            subjects::events(id),
+            serde_json::to_vec(&event).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    // Many sessions, because the last event racing the end of the stream
+    // is exactly where an event could be dropped.
+    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
+    for session in 0..60 {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), stream)
+            .await
+            .unwrap();
+        let mut seqs = Vec::new();
+        let close = loop {
+            let next =
+                tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut ws))
+                    .await
+                    .expect("the session ends");
+            match next {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                    seqs.push(serde_json::from_str::<Event>(&text).unwrap().seq);
+                }
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame,
+                other => panic!("session {session}: expected events then a close, got {other:?}"),
+            }
+        };
+        assert_eq!(seqs, vec![1, 2, 3], "session {session}");
+        assert_eq!(u16::from(close.unwrap().code), 1000, "session {session}");
+    }
+    assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 60);
+}
