@@ -14,10 +14,12 @@ deps: && modules web
 modules:
     cd modules && npm ci --no-audit --no-fund --loglevel=error
 
-# The isolation tests use a copy with the probe in .run/rootfs-probe.
 # Build the sandbox's read-only rootfs (static runner + whitelist) in .run/rootfs.
 rootfs: modules
     bash scripts/rootfs.sh .run/rootfs
+
+# The isolation tests' copy of the rootfs, with the probe, in .run/rootfs-probe.
+rootfs-probe: modules
     bash scripts/rootfs.sh .run/rootfs-probe --with-probe
 
 # Build the web playground (CodeMirror + esbuild from npm) into web/dist, which the edge serves at `/`.
@@ -63,7 +65,7 @@ lint:
 # The sandbox tests start their own nats-server and containerd (as root) in temporary
 # directories; tests/up.rs starts the whole system with `moat up` and drives the playground.
 # The whole suite: lints, then every test (unit, corpus, sandbox, end to end).
-test: deps lint rootfs
+test: deps lint rootfs rootfs-probe
     cargo build --workspace --bins
     cargo test --workspace
 

@@ -325,10 +325,18 @@ pub async fn up(layout: Layout, shutdown: CancellationToken) -> Result<(), UpErr
                 wait_for("nats-server", &log, &shutdown, || tcp_open(nats)).await
                     && wait_for("containerd", &log, &shutdown, || unix_open(&sock)).await
             }
-            1 => true,
+            // The recorder migrates the database before it is healthy;
+            // the edge, started after, then finds it ready.
+            1 => {
+                let recorder = SocketAddr::from(([127, 0, 0, 1], layout.metrics_port + 1));
+                wait_for("the recorder", &log, &shutdown, || {
+                    http_ok(recorder, "/healthz")
+                })
+                .await
+            }
             _ => {
                 let edge = layout.listen;
-                wait_for("the edge", &log, &shutdown, || tcp_open(edge)).await
+                wait_for("the edge", &log, &shutdown, || http_ok(edge, "/readyz")).await
             }
         };
         if !ready && shutdown.is_cancelled() {
@@ -388,6 +396,23 @@ async fn wait_for(
 
 fn tcp_open(addr: SocketAddr) -> bool {
     std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// Whether `GET path` answers 200: a listening port is not yet a serving one.
+fn http_ok(addr: SocketAddr, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let timeout = Duration::from_millis(500);
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }
 
 fn unix_open(path: &Path) -> bool {

@@ -49,6 +49,8 @@ const zlib = [0x78, 0x01, 1, raw.length & 255, raw.length >> 8, ~raw.length & 25
 const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
   ...chunk('IHDR', [...u32(W), ...u32(H), 8, 2, 0, 0, 0]), ...chunk('IDAT', zlib), ...chunk('IEND', [])]);
 console.log('${marker}');
+console.log("<img src=x onerror=document.title='pwned'>");
+save('notes #1.txt', 'hello ${marker}');
 const file = save('e2e.png', png);
 export default { marker: '${marker}', size: file.size };
 `;
@@ -168,6 +170,25 @@ async function main() {
     image = await page.$eval('#files img', (img) => ({ w: img.naturalWidth, h: img.naturalHeight, alt: img.alt, src: img.getAttribute('src') }));
     if (image.alt !== 'e2e.png') throw new Failure(`expected the image's alt to be "e2e.png"; got "${image.alt}"`);
     if (!/[?&]token=/.test(image.src)) throw new Failure(`expected the image URL to carry the run token; got ${image.src}`);
+    // Script output is text, never markup.
+    const html = await page.evaluate(() => ({
+      imgs: document.querySelectorAll('#output img').length,
+      text: document.getElementById('output').textContent,
+      title: document.title,
+    }));
+    if (html.imgs || !html.text.includes("<img src=x onerror=") || html.title === 'pwned') {
+      throw new Failure(`expected the logged <img> tag as plain text in #output; saw ${html.imgs} img element(s), title "${html.title}"`);
+    }
+    // A file whose name needs encoding downloads through its link.
+    await waitFor('a download link for "notes #1.txt" in #files',
+      () => [...document.querySelectorAll('#files a')].some((a) => a.textContent.includes('notes #1.txt')), null, 15_000);
+    const href = await page.evaluate(() => [...document.querySelectorAll('#files a')]
+      .find((a) => a.textContent.includes('notes #1.txt')).getAttribute('href'));
+    const download = await page.request.get(new URL(href, baseUrl).toString());
+    const body = await download.text();
+    if (download.status() !== 200 || body !== `hello ${marker}`) {
+      throw new Failure(`expected ${href} to answer 200 with the saved text; got ${download.status()} ${JSON.stringify(body.slice(0, 200))}`);
+    }
     const value = await page.textContent('#value');
     if (!value?.includes(marker)) throw new Failure(`expected #value to show the returned value with ${marker}; got ${JSON.stringify(value)}`);
     await waitFor('#run to be enabled again after the run', () => !document.getElementById('run').disabled, null, 10_000);

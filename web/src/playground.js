@@ -67,15 +67,12 @@ function withToken(url, token) {
   return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
 }
 
-/** A file's URL from the record, its name percent-encoded (names may hold `#`, `?`, spaces). */
+/**
+ * A file's URL, built from the run and the name (percent-encoded: names may
+ * hold `#`, `?`, `%` or spaces) rather than trusted from the record.
+ */
 function fileUrl(file, run) {
-  let url = typeof file.url === 'string' && file.url.startsWith('/') ? file.url : null;
-  const suffix = `/files/${file.name}`;
-  if (url && url.endsWith(suffix)) {
-    url = url.slice(0, -file.name.length) + encodeURIComponent(file.name);
-  } else if (!url) {
-    url = `/v1/runs/${encodeURIComponent(run.id)}/files/${encodeURIComponent(file.name)}`;
-  }
+  const url = `/v1/runs/${encodeURIComponent(run.id)}/files/${encodeURIComponent(file.name)}`;
   return withToken(url, run.token);
 }
 

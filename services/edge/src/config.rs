@@ -66,6 +66,9 @@ pub struct Config {
     /// The web playground's bundle (`just web` builds it), served at `/`.
     #[arg(long, env = "MOAT_WEB_DIR", default_value = "web/dist")]
     pub web_dir: std::path::PathBuf,
+    /// WebSocket event streams one client may hold open at once.
+    #[arg(long, env = "MOAT_WS_PER_CLIENT", default_value_t = 8)]
+    pub ws_per_client: usize,
     /// Most rate-limit buckets held at once.
     #[arg(long, env = "MOAT_RATE_MAX_BUCKETS", default_value_t = 100_000)]
     pub rate_max_buckets: usize,
@@ -115,6 +118,9 @@ impl Config {
             return Err(ConfigError(format!(
                 "--anon-max-memory-mb must be in {lo}..={hi}"
             )));
+        }
+        if self.ws_per_client == 0 {
+            return Err(ConfigError("MOAT_WS_PER_CLIENT must be at least 1".into()));
         }
         if self.secret.as_deref().is_some_and(|s| s.len() < 16) {
             return Err(ConfigError(

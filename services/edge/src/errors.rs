@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The tenant's queue is full.
     #[error("your queue is full; retry when some of your runs have finished")]
     QueueFull,
+    /// The client holds as many event streams open as it may.
+    #[error("too many event streams open at once; close one first")]
+    TooManySessions,
     /// A dependency (NATS) is down.
     #[error("the service is unavailable: {0}")]
     Unavailable(String),
@@ -54,7 +57,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::RateLimited { .. } | ApiError::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::QueueFull | ApiError::TooManySessions => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -68,6 +73,7 @@ impl ApiError {
             ApiError::Unauthorized => "invalid_key",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::QueueFull => "queue_full",
+            ApiError::TooManySessions => "too_many_sessions",
             ApiError::Unavailable(_) => "unavailable",
         }
     }
@@ -95,7 +101,7 @@ impl ApiError {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            ApiError::QueueFull => {
+            ApiError::QueueFull | ApiError::TooManySessions => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(5u64));
             }

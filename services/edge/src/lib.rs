@@ -6,6 +6,7 @@
 //! - [`runs`]: submit a run, stream its events;
 //! - [`errors`]: one JSON error shape and status mapping;
 //! - [`token`]: per-run tokens;
+//! - [`sessions`]: WebSocket sessions per client;
 //! - [`config`]: flags and validation;
 //! - [`playground`]: the web page at `/`, a client of the same API;
 //! - [`metrics`]: requests, refusals, WebSocket sessions, submit latency.
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod playground;
 pub mod rate_limit;
 pub mod runs;
+pub mod sessions;
 pub mod token;
 
 use std::sync::Arc;
@@ -167,6 +169,7 @@ pub async fn run(
         tenant_max_timeout_ms: config.tenant_max_timeout_ms,
         tenant_max_memory_mb: config.tenant_max_memory_mb,
         playground,
+        sessions: sessions::SessionLimits::new(config.ws_per_client),
     };
     tracing::info!(listen = %config.listen, "edge ready");
     metrics.set_ready(true);

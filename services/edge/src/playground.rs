@@ -19,11 +19,12 @@ use warp::Filter;
 
 use crate::errors::ApiError;
 
-/// The page may load only itself, talk only to its own origin, and show
+/// The page may load only itself, talk only to its own origin (`'self'`
+/// covers its WebSocket too), and show
 /// images from there (or ones it made); nothing inline but CodeMirror's
 /// generated styles.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Largest file taken into memory; a bundle is far smaller.

@@ -36,10 +36,14 @@ use crate::token::Tokens;
 /// The tenant anonymous runs are queued under.
 pub const ANONYMOUS_TENANT: &str = "anon";
 
-/// Events a WebSocket may fall behind by before it is closed as too slow.
+/// Events buffered between NATS and a WebSocket.
 const WS_BUFFER: usize = 256;
 /// Longest a WebSocket session lasts, whatever the run does.
 const WS_MAX_SESSION: Duration = Duration::from_secs(15 * 60);
+/// Largest message a client may send on the events socket (it need send none).
+const WS_MAX_INBOUND: usize = 1024;
+/// How long the buffer may stay full before the client counts as too slow.
+const WS_SLOW_AFTER: Duration = Duration::from_secs(5);
 /// How long a closing client gets to take the close frame.
 const WS_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
@@ -72,10 +76,12 @@ pub struct Deps {
     pub tenant_max_memory_mb: u64,
     /// The web playground's files.
     pub playground: crate::playground::Playground,
+    /// Open WebSocket sessions per client.
+    pub sessions: Arc<crate::sessions::SessionLimits>,
 }
 
 /// Who is calling.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Caller {
     /// A tenant, by a live API key.
     Tenant(String),
@@ -381,6 +387,10 @@ async fn events(
     may_read(&caller, &id, query.token.or(header_token), &deps)
         .await
         .map_err(|e| refuse(headers, e))?;
+    let session = deps
+        .sessions
+        .open(&caller)
+        .ok_or_else(|| refuse(headers, ApiError::TooManySessions))?;
     let stream = deps
         .js
         .get_stream(subjects::RUN_EVENTS)
@@ -394,11 +404,15 @@ async fn events(
         .await
         .map_err(|e| refuse(headers, ApiError::Unavailable(e.to_string())))?;
     let metrics = deps.metrics.clone();
+    // Clients have nothing to say on this socket: small frames only.
     Ok(ws
+        .max_message_size(WS_MAX_INBOUND)
+        .max_frame_size(WS_MAX_INBOUND)
         .on_upgrade(move |socket| async move {
             metrics.ws_sessions.inc();
             stream_events(socket, consumer, metrics.clone()).await;
             metrics.ws_sessions.dec();
+            drop(session);
         })
         .into_response())
 }
@@ -445,7 +459,10 @@ async fn file(
     may_read(&caller, &id, query.token.or(header_token), &deps)
         .await
         .map_err(|e| refuse(headers, e))?;
-    let name = percent_decode(&name).ok_or_else(|| refuse(headers, ApiError::NotFound))?;
+    let name = percent_encoding::percent_decode_str(&name)
+        .decode_utf8()
+        .map_err(|_| refuse(headers, ApiError::NotFound))?
+        .into_owned();
     let view = match db::get_run(&deps.db, &id).await {
         Ok(Some(view)) => view,
         Ok(None) => return Err(refuse(headers, ApiError::NotFound)),
@@ -486,22 +503,14 @@ async fn file(
     Ok(with_headers(resp, headers))
 }
 
-/// Decodes `%XX` escapes in a path segment; `None` if malformed or not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+/// A file's download path: the name percent-encoded (names may hold `#`,
+/// `?`, `%` or spaces), the token appended for anonymous readers.
+pub fn file_url(id: &str, name: &str, token: Option<&str>) -> String {
+    let name = moat_wire::job::filename_url_segment(name);
+    match token {
+        Some(t) => format!("/v1/runs/{id}/files/{name}?token={t}"),
+        None => format!("/v1/runs/{id}/files/{name}"),
     }
-    String::from_utf8(out).ok()
 }
 
 /// The public shape of a run record.
@@ -531,10 +540,7 @@ fn record_json(view: &db::RunView, token: Option<&str>) -> serde_json::Value {
             "name": f.name,
             "type": f.media_type,
             "size": f.size,
-            "url": match token {
-                Some(t) => format!("/v1/runs/{}/files/{}?token={t}", r.id, f.name),
-                None => format!("/v1/runs/{}/files/{}", r.id, f.name),
-            },
+            "url": file_url(&r.id, &f.name, token),
         })).collect::<Vec<_>>(),
     })
 }
@@ -602,8 +608,12 @@ async fn stream_events(
             let last = serde_json::from_str::<moat_wire::Event>(&text)
                 .map(|e| matches!(e.body, EventBody::Result(_)))
                 .unwrap_or(false);
-            if tx.try_send((Message::text(text), last)).is_err() {
-                return Err(SessionEnd::TooSlow);
+            // A backlog (a late client) is replayed as fast as the client
+            // takes it; only a buffer that stays full means too slow.
+            match tokio::time::timeout(WS_SLOW_AFTER, tx.send((Message::text(text), last))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(SessionEnd::ClientGone),
+                Err(_) => return Err(SessionEnd::TooSlow),
             }
             if last {
                 return Ok(());
@@ -624,7 +634,17 @@ async fn stream_events(
                     Err(_) => return SessionEnd::Internal,
                 },
                 next = rx.recv() => {
-                    let Some((m, last)) = next else { return SessionEnd::Finished };
+                    let Some((m, last)) = next else {
+                        // The reader is done: its own word says how.
+                        if reader_done {
+                            return SessionEnd::Finished;
+                        }
+                        return match (&mut reader).await {
+                            Ok(Ok(())) => SessionEnd::Finished,
+                            Ok(Err(end)) => end,
+                            Err(_) => SessionEnd::Internal,
+                        };
+                    };
                     // The send is never abandoned once the message left the
                     // buffer: only the reader failing cuts it short.
                     let send = sink.send(m);

@@ -52,6 +52,7 @@ async fn setup(nats: &Nats, anon: &str, max_queued: i64) -> (Deps, async_nats::C
         tenant_max_timeout_ms: 60_000,
         tenant_max_memory_mb: 512,
         playground: Default::default(),
+        sessions: moat_edge::sessions::SessionLimits::new(8),
     };
     (deps, client)
 }
@@ -610,11 +611,16 @@ async fn a_client_that_stops_reading_is_closed_as_too_slow() {
         ack.await.unwrap();
     }
 
+    // A fast client takes the whole backlog, however far ahead NATS is.
+    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
+    let (seqs, close) = read_session(addr, &url).await;
+    assert_eq!(seqs, (1..=3001).collect::<Vec<u64>>());
+    assert_eq!(close, Some((1000, "run finished".to_owned())));
+
     // A real client over TCP with a small receive window that reads nothing.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(addr).await.unwrap();
-    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
     let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     let too_slow = || metrics.ws_closed.with_label_values(&["too_slow"]).get();
     for _ in 0..600 {
@@ -649,7 +655,7 @@ async fn a_client_that_stops_reading_is_closed_as_too_slow() {
         seqs.len()
     );
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
-    assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 0);
+    assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 1);
 }
 
 #[tokio::test]
@@ -701,26 +707,101 @@ async fn every_session_delivers_the_whole_run_then_a_normal_close() {
     // is exactly where an event could be dropped.
     let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
     for session in 0..60 {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), stream)
-            .await
-            .unwrap();
-        let mut seqs = Vec::new();
-        let close = loop {
-            let next =
-                tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut ws))
-                    .await
-                    .expect("the session ends");
-            match next {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
-                    seqs.push(serde_json::from_str::<Event>(&text).unwrap().seq);
-                }
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame,
-                other => panic!("session {session}: expected events then a close, got {other:?}"),
-            }
-        };
+        let (seqs, close) = read_session(addr, &url).await;
         assert_eq!(seqs, vec![1, 2, 3], "session {session}");
-        assert_eq!(u16::from(close.unwrap().code), 1000, "session {session}");
+        assert_eq!(close.map(|c| c.0), Some(1000), "session {session}");
     }
     assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 60);
+}
+
+/// Reads a whole session over TCP: the events' seqs, then the close frame.
+async fn read_session(addr: SocketAddr, url: &str) -> (Vec<u64>, Option<(u16, String)>) {
+    use tokio_tungstenite::tungstenite::Message;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let mut seqs = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut ws))
+            .await
+            .expect("the session ends");
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                seqs.push(serde_json::from_str::<Event>(&text).unwrap().seq);
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return (
+                    seqs,
+                    frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())),
+                )
+            }
+            other => panic!("expected events then a close, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_may_hold_only_so_many_event_streams() {
+    let nats = Nats::start();
+    let (mut deps, client) = setup(&nats, "100/100/1000", 10).await;
+    deps.sessions = moat_edge::sessions::SessionLimits::new(3);
+    let (tokens, js) = (deps.tokens.clone(), deps.js.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        warp::serve(moat_edge::routes(deps, client))
+            .incoming(listener)
+            .run(),
+    );
+    // A run still going: its sessions stay open.
+    let id = "abcdefabcdefabcdefabcdefabcdef01";
+    let event = Event {
+        run: id.into(),
+        attempt: 1,
+        seq: 1,
+        body: EventBody::Log(LogFrame {
+            level: LogLevel::Info,
+            msg: "working".into(),
+            ts_ms: 1,
+        }),
+    };
+    js.publish(
+        subjects::events(id),
+        serde_json::to_vec(&event).unwrap().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
+    let connect = || async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio_tungstenite::client_async(url.as_str(), stream).await
+    };
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(connect().await.expect("within the share").0);
+    }
+    match connect().await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 429);
+            let body: serde_json::Value =
+                serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["error"]["code"], "too_many_sessions");
+        }
+        other => panic!(
+            "a fourth stream must be refused, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    // Closing one gives its slot back.
+    drop(open.pop());
+    let mut reopened = None;
+    for _ in 0..100 {
+        if let Ok((ws, _)) = connect().await {
+            reopened = Some(ws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reopened.is_some(), "the slot never came back");
 }

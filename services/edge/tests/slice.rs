@@ -91,6 +91,7 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
         tenant_max_timeout_ms: 60_000,
         tenant_max_memory_mb: 512,
         playground: Default::default(),
+        sessions: moat_edge::sessions::SessionLimits::new(8),
     };
     let routes = moat_edge::routes(deps, client);
 

@@ -92,6 +92,17 @@ pub fn valid_filename(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
+/// A valid file name as one URL path segment: names may hold `#`, `?`, `%`
+/// or spaces, so everything but unreserved characters is percent-encoded.
+pub fn filename_url_segment(name: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(name, SEGMENT).to_string()
+}
+
 /// Caps on a run's output; reaching one ends the run with `output_limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -171,6 +182,15 @@ mod tests {
         assert!(matches!(job.validate(), Err(JobError::Memory(_))));
         let job = Job::new("x".repeat(MAX_CODE_BYTES + 1));
         assert!(matches!(job.validate(), Err(JobError::CodeTooLarge(_))));
+    }
+
+    #[test]
+    fn file_names_become_one_url_segment() {
+        assert_eq!(filename_url_segment("a-b_c.~png"), "a-b_c.~png");
+        assert_eq!(
+            filename_url_segment("report #1?x=%41 é.txt"),
+            "report%20%231%3Fx%3D%2541%20%C3%A9.txt"
+        );
     }
 
     #[test]
