@@ -167,22 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up(args) => {
             let layout = crate::up::Layout::from_args(&args)?;
             runtime()?.block_on(async {
-                let shutdown = tokio_util::sync::CancellationToken::new();
-                let signalled = shutdown.clone();
-                tokio::spawn(async move {
-                    use tokio::signal::unix::{signal, SignalKind};
-                    let (Ok(mut int), Ok(mut term)) = (
-                        signal(SignalKind::interrupt()),
-                        signal(SignalKind::terminate()),
-                    ) else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                    }
-                    signalled.cancel();
-                });
+                let shutdown = crate::up::stop_on_signals()?;
                 crate::up::up(layout, shutdown).await
             })?;
             Ok(ExitCode::SUCCESS)

@@ -211,17 +211,13 @@ fn print_frames(
 
 /// Writes one file into `dir`, re-checking the name: the runner's word is not enough.
 fn save_file(dir: &Path, name: &str, data: &str) -> Result<PathBuf, ExecError> {
-    if !moat_wire::job::valid_filename(name) {
-        return Err(ExecError::Protocol(format!(
-            "file name {name:?} has path parts"
-        )));
-    }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|e| ExecError::Protocol(format!("file {name:?} is not base64: {e}")))?;
-    let path = dir.join(name);
-    std::fs::write(&path, bytes)?;
-    Ok(path)
+    crate::files::save(dir, name, &bytes).map_err(|e| match e {
+        crate::files::SaveError::Name(_) => ExecError::Protocol(e.to_string()),
+        crate::files::SaveError::Io { source, .. } => ExecError::Io(source),
+    })
 }
 
 #[cfg(test)]

@@ -203,8 +203,17 @@ impl Server {
         self.base.as_str().trim_end_matches('/')
     }
 
+    /// The host to connect to: an IPv6 address without its URL brackets.
+    fn host(&self) -> String {
+        match self.base.host() {
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            Some(host) => host.to_string(),
+            None => String::new(),
+        }
+    }
+
     async fn connect(&self) -> Result<Stream, HttpError> {
-        let host = self.base.host_str().unwrap_or_default().to_owned();
+        let host = self.host();
         let port = self.base.port_or_known_default().unwrap_or(80);
         let url = self.url().to_owned();
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)))
@@ -303,10 +312,23 @@ impl Server {
         let scheme = if self.tls.is_some() { "wss" } else { "ws" };
         url.set_scheme(scheme)
             .map_err(|_| HttpError::WebSocket("cannot make a WebSocket URL".into()))?;
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                url.as_str(),
+            )
+            .map_err(|e| HttpError::WebSocket(e.to_string()))?;
+        if let Some(key) = &self.key {
+            // A tenant's stream counts against the tenant, not its address.
+            let value = HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| HttpError::BadUrl("the API key is not a valid header value".into()))?;
+            request
+                .headers_mut()
+                .insert(hyper::header::AUTHORIZATION, value);
+        }
         let stream = self.connect().await?;
         let (ws, _) = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            tokio_tungstenite::client_async(url.as_str(), stream),
+            tokio_tungstenite::client_async(request, stream),
         )
         .await
         .map_err(|_| HttpError::WebSocket("no answer within 10 s".into()))?
@@ -410,6 +432,13 @@ mod tests {
         let err = Server::new("ftp://x", None).err().unwrap().to_string();
         assert!(err.contains("http:// or https://"), "{err}");
         assert!(Server::new("not a url", None).is_err());
+    }
+
+    #[test]
+    fn ipv6_hosts_lose_their_brackets_to_connect() {
+        let server = Server::new("http://[::1]:8080", None).unwrap();
+        assert_eq!(server.host(), "::1");
+        assert_eq!(server.host_header(), "[::1]:8080");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod exec;
+pub mod files;
 pub mod http;
 pub mod keys;
 pub mod render;

@@ -38,6 +38,27 @@ impl Style {
     }
 }
 
+/// A script's text made safe for a terminal: control characters (escape
+/// sequences could move the cursor, rewrite lines, fake our "✓ ok", or set
+/// the clipboard) are shown as `\u{..}`; newlines and tabs stay.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether a log line belongs on stderr (warnings and errors) rather than stdout.
 pub fn to_stderr(level: LogLevel) -> bool {
     matches!(level, LogLevel::Warn | LogLevel::Error)
@@ -46,11 +67,12 @@ pub fn to_stderr(level: LogLevel) -> bool {
 /// One console line: a dim timestamp, then the message coloured by level.
 pub fn log_line(log: &LogFrame, style: Style) -> String {
     let stamp = style.paint("2", &format!("[{:>6} ms]", log.ts_ms));
+    let text = printable(&log.msg);
     let msg = match log.level {
-        LogLevel::Debug => style.paint("2", &log.msg),
-        LogLevel::Info => log.msg.clone(),
-        LogLevel::Warn => style.paint("33", &log.msg),
-        LogLevel::Error => style.paint("31", &log.msg),
+        LogLevel::Debug => style.paint("2", &text),
+        LogLevel::Info => text.into_owned(),
+        LogLevel::Warn => style.paint("33", &text),
+        LogLevel::Error => style.paint("31", &text),
     };
     // Continuation lines line up under the message.
     let indent = " ".repeat(12);
@@ -99,7 +121,7 @@ pub fn summary(result: &ResultFrame, style: Style) -> String {
         out.push_str(&format!("value: {pretty}\n"));
     }
     if let Some(e) = &result.error {
-        let mut line = format!("{}: {}", e.name, e.message);
+        let mut line = format!("{}: {}", printable(&e.name), printable(&e.message));
         if let Some(spec) = &e.specifier {
             line.push_str(&format!(" [specifier {spec:?}]"));
         }
@@ -109,7 +131,7 @@ pub fn summary(result: &ResultFrame, style: Style) -> String {
         out.push_str(&style.paint("31", &line));
         out.push('\n');
         if let Some(stack) = &e.stack {
-            out.push_str(&style.paint("2", stack.trim_end()));
+            out.push_str(&style.paint("2", printable(stack.trim_end()).as_ref()));
             out.push('\n');
         }
     }
@@ -187,6 +209,23 @@ mod tests {
         let text = summary(&bad, PLAIN);
         assert!(text.starts_with("✗ syntax_error"));
         assert!(text.contains("SyntaxError: unexpected token [line 2, column 4]"));
+    }
+
+    #[test]
+    fn escape_sequences_from_scripts_are_shown_not_obeyed() {
+        let line = log_line(
+            &LogFrame {
+                level: LogLevel::Info,
+                msg: "\x1b[2K\r✓ ok\x07\tx\ny\u{9b}".into(),
+                ts_ms: 1,
+            },
+            PLAIN,
+        );
+        assert!(!line
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t'));
+        assert!(line.contains("\\u{1b}[2K\\u{d}✓ ok\\u{7}\tx"), "{line}");
+        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
     }
 
     #[test]

@@ -17,14 +17,18 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
-use crate::http::{HttpError, Server};
+use crate::http::{Answer, HttpError, Server};
 use crate::render::{self, Style};
 
-/// Longest silence on the event stream before giving up (a run may wait in
-/// a queue, then run for up to its deadline).
+/// Longest silence on the event stream before following the record instead
+/// (a run may wait in a queue, then run for up to its deadline).
 const MAX_SILENCE: Duration = Duration::from_secs(300);
-/// How long to wait for the record after the event stream closed early.
-const RECORD_WAIT: Duration = Duration::from_secs(30);
+/// How long to wait for the record after the event stream closed early
+/// (longer than a tenant's longest deadline).
+const RECORD_WAIT: Duration = Duration::from_secs(120);
+/// How long a file may take to become downloadable after the result (the
+/// recorder writes the record, which the file route reads, just after).
+const FILE_WAIT: Duration = Duration::from_secs(30);
 
 /// What went wrong around the run (what went wrong inside it is its outcome).
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +53,9 @@ pub enum RunError {
     /// No result arrived.
     #[error("{0}")]
     NoResult(String),
+    /// Some files could not be downloaded (each was reported).
+    #[error("{0} of the run's files could not be downloaded")]
+    Downloads(usize),
     /// A file cannot be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -109,18 +116,25 @@ pub async fn run(args: RunArgs) -> Result<Outcome, RunError> {
     let spinner = Spinner::start(std::io::stderr().is_terminal() && !args.json);
     let streamed = stream(&server, &accepted, &args, out_style, err_style, &spinner).await;
     spinner.stop();
-    let (result, files) = match streamed {
-        Ok(Some(done)) => done,
-        Ok(None) => {
-            eprintln!("moat run: the event stream closed early; reading the run's record");
-            from_record(&server, &accepted).await?
+    let (result, files) = match streamed? {
+        Some(done) => done,
+        None => {
+            eprintln!("moat run: following the run's record instead of its events");
+            let (result, files, event) = from_record(&server, &accepted).await?;
+            if args.json {
+                println!("{event}");
+            }
+            (result, files)
         }
-        Err(e) => return Err(e),
     };
     let round_trip = started.elapsed();
+    let mut failed = 0;
     if let Some(out) = &args.out {
         for file in &files {
-            download(&server, &accepted, file, out).await?;
+            if let Err(e) = download(&server, &accepted, file, out).await {
+                eprintln!("moat run: {}: {e}", file.name);
+                failed += 1;
+            }
         }
     }
     if !args.json {
@@ -134,10 +148,14 @@ pub async fn run(args: RunArgs) -> Result<Outcome, RunError> {
             ))
         );
     }
+    if failed > 0 {
+        return Err(RunError::Downloads(failed));
+    }
     Ok(result.outcome)
 }
 
-/// Follows the event stream to the result; `None` if it closed before one.
+/// Follows the event stream to the result; `None` if it closed before one
+/// (or could not be opened), so the caller follows the record instead.
 async fn stream(
     server: &Server,
     accepted: &Accepted,
@@ -146,13 +164,21 @@ async fn stream(
     err_style: Style,
     spinner: &Spinner,
 ) -> Result<Option<(ResultFrame, Vec<FileRef>)>, RunError> {
-    let mut ws = server.websocket(&accepted.events_url).await?;
+    let mut ws = match server.websocket(&accepted.events_url).await {
+        Ok(ws) => ws,
+        Err(HttpError::Refused(why)) => {
+            eprintln!("moat run: no live events: {why}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut attempt = 0;
     let mut files = Vec::new();
     loop {
-        let next = tokio::time::timeout(MAX_SILENCE, ws.next())
-            .await
-            .map_err(|_| RunError::NoResult("no events for 5 minutes; giving up".into()))?;
+        let Ok(next) = tokio::time::timeout(MAX_SILENCE, ws.next()).await else {
+            eprintln!("moat run: no events for 5 minutes");
+            return Ok(None);
+        };
         let text = match next {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(_))) | None => return Ok(None),
@@ -215,33 +241,71 @@ async fn stream(
     }
 }
 
-/// The result and files from the run's record, once the recorder has it.
+/// The result and files from the run's record, once the recorder has it;
+/// also the result as an event line, for `--json`.
 async fn from_record(
     server: &Server,
     accepted: &Accepted,
-) -> Result<(ResultFrame, Vec<FileRef>), RunError> {
-    let deadline = Instant::now() + RECORD_WAIT;
+) -> Result<(ResultFrame, Vec<FileRef>, String), RunError> {
+    let answer = get_patiently(server, &accepted.status_url, RECORD_WAIT, |a| {
+        a.json()["status"] == "done"
+    })
+    .await
+    .map_err(|e| match e {
+        RunError::NoResult(_) => RunError::NoResult(format!(
+            "the run {} has no result after {} s; see {}{}",
+            accepted.id,
+            RECORD_WAIT.as_secs(),
+            server.url(),
+            accepted.status_url
+        )),
+        other => other,
+    })?;
+    let record = answer.json();
+    let (result, files) = record_result(&record)
+        .ok_or_else(|| RunError::Protocol(format!("the run's record is incomplete: {record}")))?;
+    let event = Event {
+        run: accepted.id.clone(),
+        attempt: record["attempt"].as_u64().unwrap_or(1) as u32,
+        seq: record["events"].as_u64().unwrap_or(0),
+        body: EventBody::Result(result.clone()),
+    };
+    let line = serde_json::to_string(&event).unwrap_or_default();
+    Ok((result, files, line))
+}
+
+/// GETs `path` until `ready` holds, waiting out what a moment fixes: 404
+/// (not recorded yet) and 429 (for as long as `Retry-After` says), for at
+/// most `wait`. Any other answer is a refusal.
+async fn get_patiently(
+    server: &Server,
+    path: &str,
+    wait: Duration,
+    ready: impl Fn(&Answer) -> bool,
+) -> Result<Answer, RunError> {
+    let deadline = Instant::now() + wait;
     loop {
-        let answer = server.request("GET", &accepted.status_url, None).await?;
-        let record = answer.json();
-        if answer.status == 200 && record["status"] == "done" {
-            return record_result(&record).ok_or_else(|| {
-                RunError::Protocol(format!("the run's record is incomplete: {record}"))
-            });
+        let answer = server.request("GET", path, None).await?;
+        let pause = match answer.status {
+            200 if ready(&answer) => return Ok(answer),
+            200 | 404 => Duration::from_secs(1),
+            429 => Duration::from_secs(
+                answer
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(1u64)
+                    .clamp(1, 30),
+            ),
+            _ => return Err(RunError::Refused(answer.sentence())),
+        };
+        if Instant::now() + pause > deadline {
+            return Err(RunError::NoResult(if answer.status == 429 {
+                answer.sentence()
+            } else {
+                format!("{path} was not ready within {} s", wait.as_secs())
+            }));
         }
-        if answer.status != 200 && answer.status != 404 {
-            return Err(RunError::Refused(answer.sentence()));
-        }
-        if Instant::now() > deadline {
-            return Err(RunError::NoResult(format!(
-                "the run {} has no result after {} s; see {}{}",
-                accepted.id,
-                RECORD_WAIT.as_secs(),
-                server.url(),
-                accepted.status_url
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -274,29 +338,24 @@ fn record_result(record: &serde_json::Value) -> Option<(ResultFrame, Vec<FileRef
     ))
 }
 
-/// Downloads one file into `out`, re-checking its name first.
+/// Downloads one file into `out` (its name checked again there).
 async fn download(
     server: &Server,
     accepted: &Accepted,
     file: &FileRef,
     out: &Path,
-) -> Result<(), RunError> {
-    if !moat_wire::job::valid_filename(&file.name) {
-        return Err(RunError::Protocol(format!(
-            "file name {:?} has path parts",
-            file.name
-        )));
-    }
+) -> Result<PathBuf, RunError> {
     let path = format!(
         "/v1/runs/{}/files/{}?token={}",
-        accepted.id, file.name, accepted.token
+        accepted.id,
+        moat_wire::job::filename_url_segment(&file.name),
+        accepted.token
     );
-    let answer = server.request("GET", &path, None).await?;
-    if answer.status != 200 {
-        return Err(RunError::Refused(answer.sentence()));
-    }
-    let to = out.join(&file.name);
-    std::fs::write(&to, &answer.body).map_err(|source| RunError::Write { path: to, source })
+    let answer = get_patiently(server, &path, FILE_WAIT, |_| true).await?;
+    crate::files::save(out, &file.name, &answer.body).map_err(|e| match e {
+        crate::files::SaveError::Io { path, source } => RunError::Write { path, source },
+        name => RunError::Protocol(name.to_string()),
+    })
 }
 
 /// A spinner on stderr while the run waits in the queue.

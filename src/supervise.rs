@@ -1,18 +1,21 @@
 //! Keeping child processes alive for `moat up`: each service runs in its
 //! own process group (so Ctrl-C reaches only `moat up`, which stops them in
-//! order), its output is prefixed with its name, and a service that exits
+//! order) and, through `setpriv --pdeathsig`, gets SIGTERM if `moat up`
+//! itself dies; its output is prefixed with its name; a service that exits
 //! on its own is started again after a backoff that doubles up to 30 s and
-//! resets once it has stayed up for a while.
+//! resets once it has stayed up for a while. Whatever a service leaves in
+//! its process group is killed once it has exited.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -41,10 +44,23 @@ pub struct Spec {
     pub grace: Duration,
 }
 
-/// The shared, prefixed log on stdout.
+/// Lines waiting for the terminal; past this, lines are dropped (counted)
+/// rather than blocking the supervisor behind a paused terminal.
+const LOG_BACKLOG: usize = 4096;
+
+/// What the log's writer thread is sent.
+enum Entry {
+    /// A line to write.
+    Line(String),
+    /// Say when everything before has been written.
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The shared, prefixed log on stdout, written by its own thread.
 #[derive(Clone)]
 pub struct Log {
-    out: Arc<Mutex<std::io::Stdout>>,
+    lines: std::sync::mpsc::SyncSender<Entry>,
+    dropped: Arc<AtomicU64>,
     color: bool,
     width: usize,
 }
@@ -52,8 +68,33 @@ pub struct Log {
 impl Log {
     /// A log whose prefixes are `width` wide; coloured on a terminal.
     pub fn new(width: usize) -> Self {
+        let (lines, queue) = std::sync::mpsc::sync_channel::<Entry>(LOG_BACKLOG);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let lost = dropped.clone();
+        std::thread::spawn(move || {
+            let mut out = std::io::stdout();
+            for entry in queue {
+                let missed = lost.swap(0, Ordering::Relaxed);
+                if missed > 0 {
+                    let _ = writeln!(
+                        out,
+                        "({missed} log lines dropped: the terminal was not keeping up)"
+                    );
+                }
+                match entry {
+                    Entry::Line(line) => {
+                        let _ = writeln!(out, "{line}");
+                        let _ = out.flush();
+                    }
+                    Entry::Flush(ack) => {
+                        let _ = ack.send(());
+                    }
+                }
+            }
+        });
         Self {
-            out: Arc::new(Mutex::new(std::io::stdout())),
+            lines,
+            dropped,
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             width,
         }
@@ -67,9 +108,19 @@ impl Log {
         } else {
             prefix
         };
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(out, "{prefix} {text}");
-        let _ = out.flush();
+        if let Err(std::sync::mpsc::TrySendError::Full(_)) =
+            self.lines.try_send(Entry::Line(format!("{prefix} {text}")))
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits (at most a second) until the lines so far are written.
+    pub fn flush(&self) {
+        let (ack, done) = std::sync::mpsc::sync_channel(1);
+        if self.lines.send(Entry::Flush(ack)).is_ok() {
+            let _ = done.recv_timeout(Duration::from_secs(1));
+        }
     }
 
     /// A line of `moat up`'s own.
@@ -148,6 +199,7 @@ async fn supervise(spec: Spec, log: Log, stop: CancellationToken) {
         };
         match exited {
             Some(status) => {
+                kill_group(pid);
                 finish(pipes).await;
                 if started.elapsed() > STABLE_AFTER {
                     backoff = MIN_BACKOFF;
@@ -167,6 +219,7 @@ async fn supervise(spec: Spec, log: Log, stop: CancellationToken) {
             }
             None => {
                 let status = terminate(&mut child, pid, spec.grace).await;
+                kill_group(pid);
                 finish(pipes).await;
                 log.line(&spec.name, &format!("stopped ({})", describe(status)));
                 return;
@@ -176,7 +229,18 @@ async fn supervise(spec: Spec, log: Log, stop: CancellationToken) {
 }
 
 fn spawn(spec: &Spec) -> std::io::Result<Child> {
-    Command::new(&spec.program)
+    // setpriv (util-linux) sets the parent-death signal, then execs: if
+    // `moat up` is killed outright, its services still get SIGTERM and
+    // drain, instead of running on as orphans.
+    let mut command = match which_setpriv() {
+        Some(setpriv) => {
+            let mut c = Command::new(setpriv);
+            c.args(["--pdeathsig", "TERM", "--"]).arg(&spec.program);
+            c
+        }
+        None => Command::new(&spec.program),
+    };
+    command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -186,6 +250,21 @@ fn spawn(spec: &Spec) -> std::io::Result<Child> {
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
+}
+
+fn which_setpriv() -> Option<&'static Path> {
+    ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+}
+
+/// Kills whatever is left in the process group `pid` led (its leader has
+/// exited); a group already empty is fine.
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
 }
 
 /// SIGTERM, then SIGKILL once `grace` has passed.
@@ -201,9 +280,7 @@ async fn terminate(
         Ok(status) => status,
         Err(_) => {
             // The whole group: whatever it started goes with it.
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+            kill_group(pid);
             let _ = child.start_kill();
             child.wait().await
         }
@@ -233,12 +310,26 @@ fn pipe(stream: impl AsyncRead + Unpin + Send + 'static, name: &str, log: &Log) 
         let mut line = Vec::new();
         loop {
             line.clear();
-            match reader.read_until(b'\n', &mut line).await {
+            // At most MAX_LINE_BYTES held: a longer line is cut there and
+            // the rest of it skipped.
+            let mut limited = (&mut reader).take(MAX_LINE_BYTES as u64);
+            match limited.read_until(b'\n', &mut line).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {
-                    line.truncate(MAX_LINE_BYTES);
                     let text = String::from_utf8_lossy(&line);
                     log.line(&name, text.trim_end());
+                }
+            }
+            if line.len() >= MAX_LINE_BYTES && line.last() != Some(&b'\n') {
+                let mut rest = Vec::new();
+                loop {
+                    rest.clear();
+                    let mut limited = (&mut reader).take(MAX_LINE_BYTES as u64);
+                    match limited.read_until(b'\n', &mut rest).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if rest.last() == Some(&b'\n') => break,
+                        Ok(_) => {}
+                    }
                 }
             }
         }

@@ -160,7 +160,23 @@ impl Layout {
         if self.launchers == 0 {
             missing.push("--launchers must be at least 1".to_owned());
         }
-        for (addr, what) in self.ports() {
+        if u32::from(self.metrics_port) + 2 + u32::from(self.launchers) > u32::from(u16::MAX) {
+            missing.push(format!(
+                "--metrics-port {} leaves no room for {} launchers' ports",
+                self.metrics_port, self.launchers
+            ));
+            return missing;
+        }
+        let ports = self.ports();
+        for (i, (addr, what)) in ports.iter().enumerate() {
+            if let Some((_, other)) = ports[..i].iter().find(|(a, _)| a.port() == addr.port()) {
+                missing.push(format!(
+                    "port {} is given to both {other} and {what}",
+                    addr.port()
+                ));
+            }
+        }
+        for (addr, what) in ports {
             if TcpListener::bind(addr).is_err() {
                 missing.push(format!(
                     "{addr} (for {what}) is in use: is moat already running? (`just down` stops `just infra`)"
@@ -170,8 +186,8 @@ impl Layout {
         missing
     }
 
-    /// The services, in start order by stage.
-    pub fn stages(&self) -> Vec<Vec<Spec>> {
+    /// The services, in start order by stage; `secret` is the edge's.
+    pub fn stages(&self, secret: &str) -> Vec<Vec<Spec>> {
         let bash = PathBuf::from("bash");
         let script = |name: &str| self.scripts.join(name).display().to_string();
         let local = |port: u16| format!("127.0.0.1:{port}");
@@ -221,6 +237,11 @@ impl Layout {
             env: with(vec![("MOAT_METRICS_ADDR", local(self.metrics_port + 1))]),
             grace: Duration::from_secs(10),
         }];
+        let drain = std::env::var("MOAT_DRAIN_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(Duration::from_secs(15));
         for i in 0..self.launchers {
             let name = format!("launcher-{i}");
             let ctr = self.containerd_dir();
@@ -245,8 +266,9 @@ impl Layout {
                         self.dir.join(&name).join("io").display().to_string(),
                     ),
                 ]),
-                // The launcher drains its runs (15 s by default) first.
-                grace: Duration::from_secs(25),
+                // The launcher drains its runs first (MOAT_DRAIN_MS, passed
+                // through from our environment; 15 s by default).
+                grace: drain + Duration::from_secs(10),
                 name,
             });
         }
@@ -258,7 +280,7 @@ impl Layout {
                 ("MOAT_LISTEN", self.listen.to_string()),
                 ("MOAT_METRICS_ADDR", local(self.metrics_port)),
                 ("MOAT_WEB_DIR", self.web_dir.display().to_string()),
-                ("MOAT_EDGE_SECRET", self.secret().unwrap_or_default()),
+                ("MOAT_EDGE_SECRET", secret.to_owned()),
             ]),
             grace: Duration::from_secs(10),
         }];
@@ -267,19 +289,68 @@ impl Layout {
 
     /// The edge's token secret, made once per run directory so that tokens
     /// outlive an edge restart.
-    fn secret(&self) -> std::io::Result<String> {
+    pub fn secret(&self) -> Result<String, UpError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.dir.join("edge.secret");
         if let Ok(s) = std::fs::read_to_string(&path) {
             if s.trim().len() >= 32 {
                 return Ok(s.trim().to_owned());
             }
         }
+        let failed = |source| UpError::Dir {
+            path: path.clone(),
+            source,
+        };
         let mut bytes = [0u8; 32];
-        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+            .map_err(failed)?;
         let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(&path, &secret)?;
+        // Only root (who runs moat up) may read it.
+        let _ = std::fs::remove_file(&path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, secret.as_bytes()))
+            .map_err(failed)?;
         Ok(secret)
     }
+}
+
+/// A token cancelled by the first SIGINT, SIGTERM or SIGHUP (a closed
+/// terminal); a second one ends `moat up` at once (its services then get
+/// SIGTERM through their parent-death signal). Registered before it returns,
+/// so no signal is missed.
+pub fn stop_on_signals() -> Result<CancellationToken, UpError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let register = |kind| {
+        signal(kind).map_err(|source| UpError::Dir {
+            path: PathBuf::from("(signal handler)"),
+            source,
+        })
+    };
+    let mut int = register(SignalKind::interrupt())?;
+    let mut term = register(SignalKind::terminate())?;
+    let mut hup = register(SignalKind::hangup())?;
+    let shutdown = CancellationToken::new();
+    let signalled = shutdown.clone();
+    tokio::spawn(async move {
+        for round in 0..2 {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            if round == 0 {
+                signalled.cancel();
+            }
+        }
+        eprintln!("moat up: a second signal: stopping now, without draining");
+        std::process::exit(130);
+    });
+    Ok(shutdown)
 }
 
 /// A program on `PATH`.
@@ -297,7 +368,7 @@ pub async fn up(layout: Layout, shutdown: CancellationToken) -> Result<(), UpErr
     if !missing.is_empty() {
         return Err(UpError::Missing(missing));
     }
-    let stages = layout.stages();
+    let stages = layout.stages(&layout.secret()?);
     let width = stages
         .iter()
         .flatten()
@@ -361,6 +432,7 @@ pub async fn up(layout: Layout, shutdown: CancellationToken) -> Result<(), UpErr
         .status()
         .await;
     log.say("stopped");
+    log.flush();
     Ok(())
 }
 
@@ -472,7 +544,7 @@ mod tests {
             panic!("parsed as up")
         };
         let layout = Layout::from_args(&args).unwrap();
-        let stages = layout.stages();
+        let stages = layout.stages(&layout.secret().unwrap());
         let names: Vec<Vec<&str>> = stages
             .iter()
             .map(|s| s.iter().map(|s| s.name.as_str()).collect())
@@ -519,6 +591,11 @@ mod tests {
         let secret = env("edge", "MOAT_EDGE_SECRET");
         assert_eq!(secret.len(), 64);
         assert_eq!(layout.secret().unwrap(), secret);
+        let mode = std::fs::metadata(dir.path().join("edge.secret")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o600
+        );
     }
 
     #[test]

@@ -17,8 +17,9 @@ use moat_testkit::{free_port, is_root, root};
 struct Up {
     child: Child,
     log: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
     url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Up {
@@ -52,24 +53,26 @@ impl Up {
             .spawn()
             .expect("moat up starts");
         let log = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let log = log.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     let mut log = log.lock().unwrap();
                     log.push_str(&line);
                     log.push('\n');
                 }
-            });
+            }));
         }
         Self {
             child,
             log,
+            readers,
             url,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -109,6 +112,10 @@ impl Up {
         let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // Everything it printed, read to the end.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
                 return status;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -151,6 +158,27 @@ fn moat_run(up: &Up, args: &[&str]) -> Output {
 
 fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
+}
+
+/// Processes whose command line names `path` (services, shims, sandboxes).
+fn processes_naming(path: &Path) -> Vec<String> {
+    let needle = path.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.chars().all(|c| c.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) && alive(pid.parse().unwrap()) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
 }
 
 fn alive(pid: i32) -> bool {
@@ -237,8 +265,22 @@ fn up_runs_scripts_serves_the_playground_restarts_and_stops() {
     up.wait_for("a restarted recorder", 2, |l| {
         l.starts_with("recorder ") && l.contains("started (pid")
     });
-    let again = moat_run(&up, &["examples/hello.js"]);
+    // The new recorder records: a file downloads only once its run is recorded.
+    let again_dir = tempfile::tempdir().unwrap();
+    let again = moat_run(
+        &up,
+        &[
+            "--out",
+            again_dir.path().to_str().unwrap(),
+            "examples/image.js",
+        ],
+    );
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(again_dir.path().join("mandelbrot.png").is_file());
+    assert!(
+        !processes_naming(up.dir.path()).is_empty(),
+        "the services name their run directory"
+    );
 
     // Ctrl-C stops everything, launchers and infrastructure included.
     let pids: Vec<i32> = ["nats", "containerd", "recorder", "launcher-0", "edge"]
@@ -254,6 +296,13 @@ fn up_runs_scripts_serves_the_playground_restarts_and_stops() {
     for pid in pids {
         assert!(!alive(pid), "pid {pid} still runs after moat up stopped");
     }
+    // Nothing of it is left: no service, shim or sandbox names its directory.
+    let left = processes_naming(up.dir.path());
+    assert!(
+        left.is_empty(),
+        "still running after moat up stopped:\n{}",
+        left.join("\n")
+    );
 }
 
 #[test]
