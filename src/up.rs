@@ -527,23 +527,21 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    #[test]
-    fn every_service_gets_its_own_ports_and_directories() {
+    /// The layout `moat up --dir TMP FLAGS...` would use.
+    fn layout_with(flags: &[&str]) -> (tempfile::TempDir, Layout) {
         let dir = tempfile::tempdir().unwrap();
-        let cli = crate::cli::Cli::parse_from([
-            "moat",
-            "up",
-            "--dir",
-            dir.path().to_str().unwrap(),
-            "--launchers",
-            "2",
-            "--metrics-port",
-            "19100",
-        ]);
-        let crate::cli::Command::Up(args) = cli.command else {
+        let mut argv = vec!["moat", "up", "--dir", dir.path().to_str().unwrap()];
+        argv.extend_from_slice(flags);
+        let crate::cli::Command::Up(args) = crate::cli::Cli::parse_from(argv).command else {
             panic!("parsed as up")
         };
         let layout = Layout::from_args(&args).unwrap();
+        (dir, layout)
+    }
+
+    #[test]
+    fn every_service_gets_its_own_ports_and_directories() {
+        let (dir, layout) = layout_with(&["--launchers", "2", "--metrics-port", "19100"]);
         let stages = layout.stages(&layout.secret().unwrap());
         let names: Vec<Vec<&str>> = stages
             .iter()
@@ -601,24 +599,22 @@ mod tests {
     #[test]
     fn a_port_in_use_is_named() {
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let cli = crate::cli::Cli::parse_from([
-            "moat",
-            "up",
-            "--dir",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            &taken.local_addr().unwrap().to_string(),
-        ]);
-        let crate::cli::Command::Up(args) = cli.command else {
-            panic!("parsed as up")
-        };
-        let missing = Layout::from_args(&args).unwrap().missing();
+        let (_dir, layout) = layout_with(&["--listen", &taken.local_addr().unwrap().to_string()]);
+        let missing = layout.missing();
         assert!(
             missing
                 .iter()
                 .any(|m| m.contains("(for the edge) is in use")),
             "{missing:?}"
         );
+        let (_dir, clash) = layout_with(&["--nats-port", "19300", "--metrics-port", "19299"]);
+        let missing = clash.missing();
+        assert!(
+            missing.iter().any(|m| m
+                .contains("port 19300 is given to both nats-server and the recorder's metrics")),
+            "{missing:?}"
+        );
+        let (_dir, overflow) = layout_with(&["--metrics-port", "65534"]);
+        assert!(overflow.missing().iter().any(|m| m.contains("leaves no room")));
     }
 }

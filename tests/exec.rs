@@ -111,3 +111,22 @@ fn bad_arguments_are_sentences_not_panics() {
     let out = moat(&["exec", "--runner", "/nonexistent", "examples/hello.js"]);
     assert!(text(&out.stderr).contains("moat-runner not found at /nonexistent"));
 }
+
+#[test]
+fn the_playground_examples_end_as_they_say() {
+    // The examples menu of the web playground is these files.
+    for (file, code, says) in [
+        ("examples/async.js", 0, "primes in [100000, 150000)"),
+        (
+            "examples/error.js",
+            10,
+            "TypeError: not a JSON object: debug = true",
+        ),
+        ("examples/oom.js", 14, "✗ oom"),
+    ] {
+        let out = moat(&["exec", "--memory-mb", "32", file]);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(code), "{file}: {all}");
+        assert!(all.contains(says), "{file}: {says:?} not in {all}");
+    }
+}

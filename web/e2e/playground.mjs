@@ -198,7 +198,7 @@ async function main() {
   await step('4. run the "Infinite loop" example with a 1000 ms timeout', async () => {
     await page.selectOption('#examples', { label: 'Infinite loop' });
     await waitFor('the editor to hold the infinite loop example',
-      () => /while\s*\(true\)/.test(document.querySelector('#editor .cm-content').textContent), null, 5_000);
+      () => /for \(;;\)|while\s*\(true\)/.test(document.querySelector('#editor .cm-content').textContent), null, 5_000);
     await page.fill('#timeout', '1000');
     await page.click('#run');
     await waitFor('#outcome[data-outcome="timeout"]',

@@ -560,11 +560,8 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
     assert_eq!(s, 400);
 }
 
-#[tokio::test]
-async fn a_client_that_stops_reading_is_closed_as_too_slow() {
-    let nats = Nats::start();
-    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
-    let (tokens, js, metrics) = (deps.tokens.clone(), deps.js.clone(), deps.metrics.clone());
+/// Serves the routes on a loopback port, as the edge does, for real clients.
+async fn serve(deps: Deps, client: async_nats::Client) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
@@ -572,16 +569,24 @@ async fn a_client_that_stops_reading_is_closed_as_too_slow() {
             .incoming(listener)
             .run(),
     );
-    // A chatty run, already finished: 3,000 events of 4 KiB, far more than
-    // the kernel's socket buffers and the edge's 256-event buffer hold.
-    let id = "fedcba9876543210fedcba9876543210";
-    let line = "x".repeat(4096);
+    addr
+}
+
+/// Publishes a run's events as the launcher would: `logs` log lines of
+/// `line`, then the result if `finished`.
+async fn publish_run(
+    js: &async_nats::jetstream::Context,
+    id: &str,
+    logs: u64,
+    line: &str,
+    finished: bool,
+) {
     let mut acks = Vec::new();
-    for seq in 1..=3001u64 {
-        let body = if seq <= 3000 {
+    for seq in 1..=logs + u64::from(finished) {
+        let body = if seq <= logs {
             EventBody::Log(LogFrame {
                 level: LogLevel::Info,
-                msg: line.clone(),
+                msg: line.to_owned(),
                 ts_ms: seq,
             })
         } else {
@@ -610,9 +615,56 @@ async fn a_client_that_stops_reading_is_closed_as_too_slow() {
     for ack in acks {
         ack.await.unwrap();
     }
+}
+
+/// Reads a whole session over TCP: the events' seqs, then the close frame.
+async fn read_session(addr: SocketAddr, url: &str) -> (Vec<u64>, Option<(u16, String)>) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    read_to_close(&mut ws).await
+}
+
+/// The events' seqs until the close frame, and the close frame.
+async fn read_to_close<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+) -> (Vec<u64>, Option<(u16, String)>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio_tungstenite::tungstenite::Message;
+    let mut seqs = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(ws))
+            .await
+            .expect("the edge ends the session");
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                seqs.push(serde_json::from_str::<Event>(&text).unwrap().seq);
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return (
+                    seqs,
+                    frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())),
+                )
+            }
+            other => panic!("expected events then a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_as_too_slow() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
+    let (tokens, js, metrics) = (deps.tokens.clone(), deps.js.clone(), deps.metrics.clone());
+    let addr = serve(deps, client).await;
+    // A chatty run, already finished: 3,000 events of 4 KiB, far more than
+    // the kernel's socket buffers and the edge's 256-event buffer hold.
+    let id = "fedcba9876543210fedcba9876543210";
+    publish_run(&js, id, 3000, &"x".repeat(4096), true).await;
+    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
 
     // A fast client takes the whole backlog, however far ahead NATS is.
-    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
     let (seqs, close) = read_session(addr, &url).await;
     assert_eq!(seqs, (1..=3001).collect::<Vec<u64>>());
     assert_eq!(close, Some((1000, "run finished".to_owned())));
@@ -632,23 +684,8 @@ async fn a_client_that_stops_reading_is_closed_as_too_slow() {
     assert_eq!(too_slow(), 1, "the edge never gave up on the client");
 
     // Reading now: a gapless prefix of the events, then the reason.
-    let mut seqs = Vec::new();
-    let close = loop {
-        let next = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut ws))
-            .await
-            .expect("the edge sends the close frame");
-        match next {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
-                let event: Event = serde_json::from_str(&text).unwrap();
-                seqs.push(event.seq);
-            }
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame,
-            other => panic!("expected events then a close frame, got {other:?}"),
-        }
-    };
-    let close = close.expect("a close frame with a reason");
-    assert_eq!(u16::from(close.code), 1008);
-    assert_eq!(close.reason.as_str(), "client too slow");
+    let (seqs, close) = read_to_close(&mut ws).await;
+    assert_eq!(close, Some((1008, "client too slow".to_owned())));
     assert!(
         !seqs.is_empty() && seqs.len() < 3001,
         "{} events",
@@ -663,46 +700,9 @@ async fn every_session_delivers_the_whole_run_then_a_normal_close() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "100/100/1000", 10).await;
     let (tokens, js, metrics) = (deps.tokens.clone(), deps.js.clone(), deps.metrics.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        warp::serve(moat_edge::routes(deps, client))
-            .incoming(listener)
-            .run(),
-    );
+    let addr = serve(deps, client).await;
     let id = "00112233445566778899aabbccddeeff";
-    for seq in 1..=3u64 {
-        let body = if seq < 3 {
-            EventBody::Log(LogFrame {
-                level: LogLevel::Info,
-                msg: format!("line {seq}"),
-                ts_ms: seq,
-            })
-        } else {
-            EventBody::Result(ResultFrame {
-                outcome: Outcome::Ok,
-                value: None,
-                error: None,
-                cpu_ms: 1,
-                wall_ms: 2,
-                heap_peak_bytes: 3,
-            })
-        };
-        let event = Event {
-            run: id.into(),
-            attempt: 1,
-            seq,
-            body,
-        };
-        js.publish(
-            subjects::events(id),
-            serde_json::to_vec(&event).unwrap().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    }
+    publish_run(&js, id, 2, "a line", true).await;
     // Many sessions, because the last event racing the end of the stream
     // is exactly where an event could be dropped.
     let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
@@ -714,64 +714,16 @@ async fn every_session_delivers_the_whole_run_then_a_normal_close() {
     assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 60);
 }
 
-/// Reads a whole session over TCP: the events' seqs, then the close frame.
-async fn read_session(addr: SocketAddr, url: &str) -> (Vec<u64>, Option<(u16, String)>) {
-    use tokio_tungstenite::tungstenite::Message;
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    let mut seqs = Vec::new();
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(&mut ws))
-            .await
-            .expect("the session ends");
-        match next {
-            Some(Ok(Message::Text(text))) => {
-                seqs.push(serde_json::from_str::<Event>(&text).unwrap().seq);
-            }
-            Some(Ok(Message::Close(frame))) => {
-                return (
-                    seqs,
-                    frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())),
-                )
-            }
-            other => panic!("expected events then a close, got {other:?}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_client_may_hold_only_so_many_event_streams() {
     let nats = Nats::start();
     let (mut deps, client) = setup(&nats, "100/100/1000", 10).await;
     deps.sessions = moat_edge::sessions::SessionLimits::new(3);
     let (tokens, js) = (deps.tokens.clone(), deps.js.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        warp::serve(moat_edge::routes(deps, client))
-            .incoming(listener)
-            .run(),
-    );
+    let addr = serve(deps, client).await;
     // A run still going: its sessions stay open.
     let id = "abcdefabcdefabcdefabcdefabcdef01";
-    let event = Event {
-        run: id.into(),
-        attempt: 1,
-        seq: 1,
-        body: EventBody::Log(LogFrame {
-            level: LogLevel::Info,
-            msg: "working".into(),
-            ts_ms: 1,
-        }),
-    };
-    js.publish(
-        subjects::events(id),
-        serde_json::to_vec(&event).unwrap().into(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    publish_run(&js, id, 1, "working", false).await;
     let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
     let connect = || async {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
