@@ -615,6 +615,9 @@ mod tests {
             "{missing:?}"
         );
         let (_dir, overflow) = layout_with(&["--metrics-port", "65534"]);
-        assert!(overflow.missing().iter().any(|m| m.contains("leaves no room")));
+        assert!(overflow
+            .missing()
+            .iter()
+            .any(|m| m.contains("leaves no room")));
     }
 }
