@@ -237,6 +237,10 @@ fn up_runs_scripts_serves_the_playground_restarts_and_stops() {
     assert_eq!(greedy.status.code(), Some(1));
     let said = text(&greedy.stderr);
     assert!(said.contains("The server refused the script:"), "{said}");
+    let stranger = moat_run(&up, &["--key", "moat_not_a_real_key", "examples/hello.js"]);
+    assert_eq!(stranger.status.code(), Some(1));
+    let said = text(&stranger.stderr);
+    assert!(said.contains("The API key was not accepted"), "{said}");
 
     // The playground, in headless Chromium: type, run, see output and image.
     let shot = out_dir.path().join("playground.png");

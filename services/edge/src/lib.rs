@@ -172,14 +172,14 @@ pub async fn run(
         sessions: sessions::SessionLimits::new(config.ws_per_client),
     };
     tracing::info!(listen = %config.listen, "edge ready");
-    metrics.set_ready(true);
+    metrics.ops.set_ready(true);
     let stop = shutdown.clone();
     warp::serve(routes(deps, client))
         .incoming(listener)
         .graceful(async move { stop.cancelled().await })
         .run()
         .await;
-    metrics.set_ready(false);
+    metrics.ops.set_ready(false);
     let _ = ops.await;
     Ok(())
 }

@@ -2,14 +2,14 @@
 //! come from fixed sets: route names (never raw paths), status codes, error
 //! codes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
 
 /// The edge's metrics.
 pub struct Metrics {
-    registry: Registry,
+    /// The registry, and readiness for `/healthz` on the metrics port.
+    pub ops: moat_ops::Registry,
     /// Requests answered, by route and status.
     pub requests: IntCounterVec,
     /// Requests refused, by error code (`rate_limited`, `queue_full`, ...).
@@ -20,63 +20,55 @@ pub struct Metrics {
     pub ws_closed: IntCounterVec,
     /// Time to queue a run (publish and JetStream's confirmation).
     pub submit_seconds: Histogram,
-    ready: AtomicBool,
 }
 
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Arc<Self> {
-        let registry = Registry::new_custom(Some("moat_edge".into()), None).expect("valid prefix");
-        let requests = IntCounterVec::new(
-            Opts::new("requests_total", "Requests answered, by route and status"),
-            &["route", "status"],
-        )
-        .expect("metric");
-        let refusals = IntCounterVec::new(
-            Opts::new("refusals_total", "Requests refused, by error code"),
-            &["code"],
-        )
-        .expect("metric");
-        let ws_sessions =
-            IntGauge::new("ws_sessions", "WebSocket sessions open now").expect("metric");
-        let ws_closed = IntCounterVec::new(
-            Opts::new("ws_closed_total", "WebSocket sessions ended, by reason"),
-            &["reason"],
-        )
-        .expect("metric");
-        let submit_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "submit_seconds",
-                "Time to queue a run: publish and JetStream's confirmation",
+        let ops = moat_ops::Registry::new("moat_edge");
+        let requests = ops.register(
+            IntCounterVec::new(
+                Opts::new("requests_total", "Requests answered, by route and status"),
+                &["route", "status"],
             )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-            ]),
-        )
-        .expect("metric");
-        for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(refusals.clone()),
-            Box::new(ws_sessions.clone()),
-            Box::new(ws_closed.clone()),
-            Box::new(submit_seconds.clone()),
-        ] {
-            registry.register(c).expect("metric names are unique");
-        }
+            .expect("metric"),
+        );
+        let refusals = ops.register(
+            IntCounterVec::new(
+                Opts::new("refusals_total", "Requests refused, by error code"),
+                &["code"],
+            )
+            .expect("metric"),
+        );
+        let ws_sessions = ops
+            .register(IntGauge::new("ws_sessions", "WebSocket sessions open now").expect("metric"));
+        let ws_closed = ops.register(
+            IntCounterVec::new(
+                Opts::new("ws_closed_total", "WebSocket sessions ended, by reason"),
+                &["reason"],
+            )
+            .expect("metric"),
+        );
+        let submit_seconds = ops.register(
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "submit_seconds",
+                    "Time to queue a run: publish and JetStream's confirmation",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                ]),
+            )
+            .expect("metric"),
+        );
         Arc::new(Self {
-            registry,
+            ops,
             requests,
             refusals,
             ws_sessions,
             ws_closed,
             submit_seconds,
-            ready: AtomicBool::new(false),
         })
-    }
-
-    /// Marks the edge ready (or not) for `/healthz` on the metrics port.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
     }
 }
 
@@ -95,12 +87,9 @@ pub fn route_name(method: &warp::http::Method, path: &str) -> &'static str {
     }
 }
 
-impl moat_ops::Health for Metrics {
-    fn render(&self) -> String {
-        moat_ops::render_registry(&self.registry)
-    }
-    fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+impl moat_ops::HasRegistry for Metrics {
+    fn registry(&self) -> &moat_ops::Registry {
+        &self.ops
     }
 }
 

@@ -120,7 +120,7 @@ pub async fn run(
         config.consumer.clone(),
         shutdown.clone(),
     ));
-    metrics.set_ready(true);
+    metrics.ops.set_ready(true);
     tracing::info!(slots = config.slots(), nats = %config.nats_url, "launcher ready");
     worker::consume(
         worker,
@@ -130,7 +130,7 @@ pub async fn run(
         shutdown.clone(),
     )
     .await;
-    metrics.set_ready(false);
+    metrics.ops.set_ready(false);
     let _ = dead.await;
     let _ = client.flush().await;
     let _ = server.await;

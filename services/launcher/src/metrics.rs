@@ -3,16 +3,16 @@
 //! Label values come from fixed sets (outcomes, violation kinds), never run
 //! ids or tenants.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
 
 use crate::frames::Violation;
 
 /// The launcher's metrics.
 pub struct Metrics {
-    registry: Registry,
+    /// The registry, and readiness: connected and pulling.
+    pub ops: moat_ops::Registry,
     /// Runs finished, by outcome.
     pub runs: IntCounterVec,
     /// Sandbox lifecycle latency by step: create, start, teardown.
@@ -25,8 +25,6 @@ pub struct Metrics {
     pub queue_lag_seconds: HistogramVec,
     /// Runner output refused, by reason.
     pub frames_rejected: IntCounterVec,
-    /// Whether the launcher is connected and pulling.
-    ready: AtomicBool,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -36,66 +34,64 @@ const LATENCY_BUCKETS: &[f64] = &[
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Arc<Self> {
-        let registry =
-            Registry::new_custom(Some("moat_launcher".into()), None).expect("valid prefix");
-        let runs = IntCounterVec::new(
-            Opts::new("runs_total", "Runs finished, by outcome"),
-            &["outcome"],
-        )
-        .expect("metric");
-        let sandbox_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "sandbox_seconds",
-                "Sandbox lifecycle latency by step (create, start, teardown)",
+        let ops = moat_ops::Registry::new("moat_launcher");
+        let runs = ops.register(
+            IntCounterVec::new(
+                Opts::new("runs_total", "Runs finished, by outcome"),
+                &["outcome"],
             )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["step"],
-        )
-        .expect("metric");
-        let run_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "run_seconds",
-                "Whole-run duration, sandbox created to destroyed, by outcome",
+            .expect("metric"),
+        );
+        let sandbox_seconds = ops.register(
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "sandbox_seconds",
+                    "Sandbox lifecycle latency by step (create, start, teardown)",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["step"],
             )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["outcome"],
-        )
-        .expect("metric");
-        let busy_slots =
-            IntGauge::new("busy_slots", "Slots running a sandbox now").expect("metric");
-        let queue_lag_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "queue_lag_seconds",
-                "Time from submission to the sandbox starting, by attempt kind",
+            .expect("metric"),
+        );
+        let run_seconds = ops.register(
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "run_seconds",
+                    "Whole-run duration, sandbox created to destroyed, by outcome",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["outcome"],
             )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["attempt"],
-        )
-        .expect("metric");
-        let frames_rejected = IntCounterVec::new(
-            Opts::new("frames_rejected_total", "Runner output refused, by reason"),
-            &["reason"],
-        )
-        .expect("metric");
-        for c in [
-            Box::new(runs.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(sandbox_seconds.clone()),
-            Box::new(run_seconds.clone()),
-            Box::new(busy_slots.clone()),
-            Box::new(queue_lag_seconds.clone()),
-            Box::new(frames_rejected.clone()),
-        ] {
-            registry.register(c).expect("metric names are unique");
-        }
+            .expect("metric"),
+        );
+        let busy_slots = ops
+            .register(IntGauge::new("busy_slots", "Slots running a sandbox now").expect("metric"));
+        let queue_lag_seconds = ops.register(
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "queue_lag_seconds",
+                    "Time from submission to the sandbox starting, by attempt kind",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["attempt"],
+            )
+            .expect("metric"),
+        );
+        let frames_rejected = ops.register(
+            IntCounterVec::new(
+                Opts::new("frames_rejected_total", "Runner output refused, by reason"),
+                &["reason"],
+            )
+            .expect("metric"),
+        );
         Arc::new(Self {
-            registry,
+            ops,
             runs,
             sandbox_seconds,
             run_seconds,
             busy_slots,
             queue_lag_seconds,
             frames_rejected,
-            ready: AtomicBool::new(false),
         })
     }
 
@@ -112,35 +108,18 @@ impl Metrics {
         };
         self.frames_rejected.with_label_values(&[reason]).inc();
     }
-
-    /// Marks the launcher ready (connected, consumer set up) or not.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
-    }
-
-    /// Whether `/healthz` should answer 200.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
-    }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        moat_ops::render_registry(&self.registry)
-    }
 }
 
-impl moat_ops::Health for Metrics {
-    fn render(&self) -> String {
-        Metrics::render(self)
-    }
-    fn is_ready(&self) -> bool {
-        Metrics::is_ready(self)
+impl moat_ops::HasRegistry for Metrics {
+    fn registry(&self) -> &moat_ops::Registry {
+        &self.ops
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moat_ops::Health;
 
     #[test]
     fn metrics_render_with_help_and_fixed_labels() {

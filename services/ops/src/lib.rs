@@ -3,6 +3,7 @@
 //! cancelled by SIGTERM or Ctrl-C, and the small HTTP server for `/metrics`
 //! (Prometheus text) and `/healthz`. It knows nothing of what a service does.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -51,8 +52,62 @@ pub trait Health: Send + Sync + 'static {
     fn is_ready(&self) -> bool;
 }
 
+/// What every service's metrics hold alike: a registry under the service's
+/// prefix (`moat_edge`, ...) and the ready flag `/healthz` reports.
+pub struct Registry {
+    registry: prometheus::Registry,
+    ready: AtomicBool,
+}
+
+impl Registry {
+    /// A registry whose metric names all start with `prefix`; not ready.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            registry: prometheus::Registry::new_custom(Some(prefix.into()), None)
+                .expect("a valid prefix"),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Registers `metric` and hands it back, so a metric is declared and
+    /// registered in one expression.
+    pub fn register<M: prometheus::core::Collector + Clone + 'static>(&self, metric: M) -> M {
+        self.registry
+            .register(Box::new(metric.clone()))
+            .expect("metric names are unique");
+        metric
+    }
+
+    /// Marks the service ready (or not) for `/healthz`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+/// A service's metrics, by way of their [`Registry`]: that makes them
+/// [`Health`], with nothing more to write.
+pub trait HasRegistry: Send + Sync + 'static {
+    /// The registry.
+    fn registry(&self) -> &Registry;
+}
+
+impl HasRegistry for Registry {
+    fn registry(&self) -> &Registry {
+        self
+    }
+}
+
+impl<T: HasRegistry> Health for T {
+    fn render(&self) -> String {
+        render_registry(&self.registry().registry)
+    }
+    fn is_ready(&self) -> bool {
+        self.registry().ready.load(Ordering::SeqCst)
+    }
+}
+
 /// A registry's metrics in the Prometheus text format, for [`Health::render`].
-pub fn render_registry(registry: &prometheus::Registry) -> String {
+fn render_registry(registry: &prometheus::Registry) -> String {
     use prometheus::Encoder;
     let mut out = Vec::new();
     prometheus::TextEncoder::new()
@@ -101,7 +156,6 @@ pub async fn serve<H: Health>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     struct Fake(AtomicBool);
     impl Health for Fake {
@@ -111,6 +165,18 @@ mod tests {
         fn is_ready(&self) -> bool {
             self.0.load(Ordering::SeqCst)
         }
+    }
+
+    #[test]
+    fn a_registry_renders_its_metrics_under_its_prefix() {
+        let registry = Registry::new("moat_test");
+        let hits =
+            registry.register(prometheus::IntCounter::new("hits_total", "Hits").expect("metric"));
+        hits.inc();
+        assert!(registry.render().contains("moat_test_hits_total 1"));
+        assert!(!registry.is_ready());
+        registry.set_ready(true);
+        assert!(registry.is_ready());
     }
 
     #[tokio::test]

@@ -66,7 +66,7 @@ pub async fn run(
         shutdown.clone(),
     ));
     let result = consume_all(&config, &metrics, &shutdown).await;
-    metrics.set_ready(false);
+    metrics.ops.set_ready(false);
     // On an error at start the metrics server must stop too.
     shutdown.cancel();
     let _ = server.await;
@@ -113,14 +113,14 @@ async fn consume_all(
         ));
     }
     tracker.close();
-    metrics.set_ready(true);
+    metrics.ops.set_ready(true);
     tracing::info!(
         nats = %config.nats_url,
         database = %redact(&config.database_url),
         "recorder ready"
     );
     tracker.wait().await;
-    metrics.set_ready(false);
+    metrics.ops.set_ready(false);
     let _ = client.flush().await;
     db.close().await.map_err(db::DbError::from)?;
     tracing::info!("recorder stopped");

@@ -3,21 +3,19 @@
 //! Label values come from fixed sets (stream, result), never run ids or
 //! tenants.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 
 /// The recorder's metrics.
 pub struct Metrics {
-    registry: Registry,
+    /// The registry, and readiness: both consumers set up and pulling.
+    pub ops: moat_ops::Registry,
     /// Messages handled, by stream (`events`, `results`) and result
     /// (`applied`, `duplicate`, `malformed`, `retried`).
     pub messages: IntCounterVec,
     /// Time to write and commit one batch, by stream.
     pub transaction_seconds: HistogramVec,
-    /// Whether both consumers are set up and pulling.
-    ready: AtomicBool,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -27,36 +25,30 @@ const LATENCY_BUCKETS: &[f64] = &[
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Arc<Self> {
-        let registry =
-            Registry::new_custom(Some("moat_recorder".into()), None).expect("valid prefix");
-        let messages = IntCounterVec::new(
+        let ops = moat_ops::Registry::new("moat_recorder");
+        let messages = ops.register(IntCounterVec::new(
             Opts::new(
                 "messages_total",
                 "Messages handled, by stream (events, results) and result (applied, duplicate, malformed, retried)",
             ),
             &["stream", "result"],
         )
-        .expect("metric");
-        let transaction_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "transaction_seconds",
-                "Time to write and commit one batch of messages, by stream",
+        .expect("metric"));
+        let transaction_seconds = ops.register(
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "transaction_seconds",
+                    "Time to write and commit one batch of messages, by stream",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["stream"],
             )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["stream"],
-        )
-        .expect("metric");
-        registry
-            .register(Box::new(messages.clone()))
-            .expect("metric names are unique");
-        registry
-            .register(Box::new(transaction_seconds.clone()))
-            .expect("metric names are unique");
+            .expect("metric"),
+        );
         Arc::new(Self {
-            registry,
+            ops,
             messages,
             transaction_seconds,
-            ready: AtomicBool::new(false),
         })
     }
 
@@ -64,35 +56,18 @@ impl Metrics {
     pub fn count(&self, stream: &str, result: &str, n: u64) {
         self.messages.with_label_values(&[stream, result]).inc_by(n);
     }
-
-    /// Marks the recorder ready (database migrated, consumers pulling) or not.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
-    }
-
-    /// Whether `/healthz` should answer 200.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
-    }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        moat_ops::render_registry(&self.registry)
-    }
 }
 
-impl moat_ops::Health for Metrics {
-    fn render(&self) -> String {
-        Metrics::render(self)
-    }
-    fn is_ready(&self) -> bool {
-        Metrics::is_ready(self)
+impl moat_ops::HasRegistry for Metrics {
+    fn registry(&self) -> &moat_ops::Registry {
+        &self.ops
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moat_ops::Health;
 
     #[test]
     fn metrics_render_with_help_and_fixed_labels() {
