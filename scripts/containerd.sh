@@ -21,15 +21,8 @@ run_dir=$(realpath -m "${2:-.run/containerd}")
 sock="$run_dir/containerd.sock"
 pidfile="$run_dir/containerd.pid"
 
-# Running: the pidfile's process is alive and is ours (its command line names
-# this run directory), never an unrelated process that reused the pid.
-running() {
-  [[ -f $pidfile ]] || return 1
-  local pid
-  pid=$(cat "$pidfile")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$run_dir"
-}
+# shellcheck source=scripts/pidfile.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pidfile.sh"
 
 install_missing() {
   local need=()

@@ -17,15 +17,8 @@ port=${3:-4222}
 pidfile="$run_dir/nats.pid"
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-# Running: the pidfile's process is alive and is ours (its command line names
-# this run directory), never an unrelated process that reused the pid.
-running() {
-  [[ -f $pidfile ]] || return 1
-  local pid
-  pid=$(cat "$pidfile")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$run_dir"
-}
+# shellcheck source=scripts/pidfile.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pidfile.sh"
 
 nats_bin() {
   local bin

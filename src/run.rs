@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use moat_wire::{Event, EventBody, FileRef, Outcome, ResultFrame, ScriptError};
+use moat_wire::{Event, EventBody, FileRef, Outcome, ResultFrame, RunView};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -248,7 +248,7 @@ async fn from_record(
     accepted: &Accepted,
 ) -> Result<(ResultFrame, Vec<FileRef>, String), RunError> {
     let answer = get_patiently(server, &accepted.status_url, RECORD_WAIT, |a| {
-        a.json()["status"] == "done"
+        serde_json::from_slice::<RunView>(&a.body).is_ok_and(|v| v.status == "done")
     })
     .await
     .map_err(|e| match e {
@@ -261,13 +261,14 @@ async fn from_record(
         )),
         other => other,
     })?;
-    let record = answer.json();
-    let (result, files) = record_result(&record)
-        .ok_or_else(|| RunError::Protocol(format!("the run's record is incomplete: {record}")))?;
+    let view: RunView = serde_json::from_slice(&answer.body)
+        .map_err(|e| RunError::Protocol(format!("the run's record: {e}")))?;
+    let (result, files) = record_result(&view)
+        .ok_or_else(|| RunError::Protocol(format!("the run's record is incomplete: {view:?}")))?;
     let event = Event {
         run: accepted.id.clone(),
-        attempt: record["attempt"].as_u64().unwrap_or(1) as u32,
-        seq: record["events"].as_u64().unwrap_or(0),
+        attempt: view.attempt,
+        seq: view.events.unwrap_or(0),
         body: EventBody::Result(result.clone()),
     };
     let line = serde_json::to_string(&event).unwrap_or_default();
@@ -310,32 +311,9 @@ async fn get_patiently(
 }
 
 /// A finished record as a result frame and its files.
-fn record_result(record: &serde_json::Value) -> Option<(ResultFrame, Vec<FileRef>)> {
-    let outcome: Outcome = serde_json::from_value(record["outcome"].clone()).ok()?;
-    let error: Option<ScriptError> = serde_json::from_value(record["error"].clone()).ok();
-    let files = record["files"]
-        .as_array()?
-        .iter()
-        .filter_map(|f| {
-            Some(FileRef {
-                name: f["name"].as_str()?.to_owned(),
-                media_type: f["type"].as_str()?.to_owned(),
-                size: f["size"].as_u64()?,
-            })
-        })
-        .collect();
-    let value = Some(record["value"].clone()).filter(|v| !v.is_null());
-    Some((
-        ResultFrame {
-            outcome,
-            value,
-            error,
-            cpu_ms: record["cpu_ms"].as_u64().unwrap_or(0),
-            wall_ms: record["wall_ms"].as_u64().unwrap_or(0),
-            heap_peak_bytes: record["heap_peak_bytes"].as_u64().unwrap_or(0),
-        },
-        files,
-    ))
+fn record_result(view: &RunView) -> Option<(ResultFrame, Vec<FileRef>)> {
+    let files = view.files.iter().map(|f| f.file.clone()).collect();
+    Some((view.result()?, files))
 }
 
 /// Downloads one file into `out` (its name checked again there).
@@ -406,12 +384,13 @@ mod tests {
     #[test]
     fn a_record_becomes_a_result() {
         let record = serde_json::json!({
-            "status": "done", "outcome": "timeout", "cpu_ms": 3, "wall_ms": 1000,
+            "id": "r1", "attempt": 1, "status": "done", "outcome": "timeout", "cpu_ms": 3, "wall_ms": 1000,
             "heap_peak_bytes": 10, "value": null,
             "error": {"name": "TimeoutError", "message": "deadline of 1000 ms exceeded"},
             "files": [{"name": "a.png", "type": "image/png", "size": 4, "url": "/x"}],
         });
-        let (result, files) = record_result(&record).unwrap();
+        let view: RunView = serde_json::from_value(record).unwrap();
+        let (result, files) = record_result(&view).unwrap();
         assert_eq!(result.outcome, Outcome::Timeout);
         assert_eq!(result.wall_ms, 1000);
         assert!(result.value.is_none());

@@ -7,7 +7,7 @@
 //! its process group is killed once it has exited.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -232,7 +232,7 @@ fn spawn(spec: &Spec) -> std::io::Result<Child> {
     // setpriv (util-linux) sets the parent-death signal, then execs: if
     // `moat up` is killed outright, its services still get SIGTERM and
     // drain, instead of running on as orphans.
-    let mut command = match which_setpriv() {
+    let mut command = match which("setpriv") {
         Some(setpriv) => {
             let mut c = Command::new(setpriv);
             c.args(["--pdeathsig", "TERM", "--"]).arg(&spec.program);
@@ -252,11 +252,13 @@ fn spawn(spec: &Spec) -> std::io::Result<Child> {
         .spawn()
 }
 
-fn which_setpriv() -> Option<&'static Path> {
-    ["/usr/bin/setpriv", "/bin/setpriv"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.is_file())
+/// A program on `PATH`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
 }
 
 /// Kills whatever is left in the process group `pid` led (its leader has

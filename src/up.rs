@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::UpArgs;
-use crate::supervise::{Log, Spec, Supervised};
+use crate::supervise::{which, Log, Spec, Supervised};
 
 /// How long a stage may take to become ready before `moat up` says so.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -353,15 +353,6 @@ pub fn stop_on_signals() -> Result<CancellationToken, UpError> {
     Ok(shutdown)
 }
 
-/// A program on `PATH`.
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
-}
-
 /// Runs everything until `shutdown`, then stops it all in reverse order.
 pub async fn up(layout: Layout, shutdown: CancellationToken) -> Result<(), UpError> {
     let missing = layout.missing();
@@ -437,16 +428,19 @@ pub async fn up(layout: Layout, shutdown: CancellationToken) -> Result<(), UpErr
 }
 
 /// Polls `check` until it holds; says so if it takes long. False if stopped.
-async fn wait_for(
+async fn wait_for<F>(
     what: &str,
     log: &Log,
     shutdown: &CancellationToken,
-    mut check: impl FnMut() -> bool,
-) -> bool {
+    mut check: impl FnMut() -> F,
+) -> bool
+where
+    F: std::future::Future<Output = bool>,
+{
     let started = tokio::time::Instant::now();
     let mut warned = false;
     loop {
-        if check() {
+        if check().await {
             return true;
         }
         if shutdown.is_cancelled() {
@@ -466,29 +460,33 @@ async fn wait_for(
     }
 }
 
-fn tcp_open(addr: SocketAddr) -> bool {
-    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+/// How long one readiness probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+async fn tcp_open(addr: SocketAddr) -> bool {
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    )
 }
 
-/// Whether `GET path` answers 200: a listening port is not yet a serving one.
-fn http_ok(addr: SocketAddr, path: &str) -> bool {
-    use std::io::{Read, Write};
-    let timeout = Duration::from_millis(500);
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+/// Whether `GET path` answers 200 (through `moat run`'s own client): a
+/// listening port is not yet a serving one.
+async fn http_ok(addr: SocketAddr, path: &str) -> bool {
+    let Ok(server) = crate::http::Server::new(&format!("http://{addr}"), None) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, server.request("GET", path, None)).await,
+        Ok(Ok(answer)) if answer.status == 200
+    )
 }
 
-fn unix_open(path: &Path) -> bool {
-    std::os::unix::net::UnixStream::connect(path).is_ok()
+async fn unix_open(path: &Path) -> bool {
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::UnixStream::connect(path)).await,
+        Ok(Ok(_))
+    )
 }
 
 /// What to do now that it is up.

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use moat_wire::{subjects, EventBody, Job, RunRequest};
+use moat_wire::{subjects, Job, RunRequest};
 use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -438,7 +438,7 @@ async fn status(
         Err(e) => return Err(refuse(headers, ApiError::Unavailable(e.to_string()))),
     };
     Ok(with_headers(
-        warp::reply::json(&record_json(&view, token.as_deref())),
+        warp::reply::json(&record_view(&view, token.as_deref())),
         headers,
     ))
 }
@@ -514,35 +514,56 @@ pub fn file_url(id: &str, name: &str, token: Option<&str>) -> String {
 }
 
 /// The public shape of a run record.
-fn record_json(view: &db::RunView, token: Option<&str>) -> serde_json::Value {
+fn record_view(view: &db::RunView, token: Option<&str>) -> moat_wire::RunView {
     let r = &view.run;
-    let parse = |s: &Option<String>| {
-        s.as_deref()
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-    };
-    serde_json::json!({
-        "id": r.id,
-        "status": r.status,
-        "attempt": r.attempt,
-        "outcome": r.outcome,
-        "value": parse(&r.value),
-        "error": parse(&r.error),
-        "cpu_ms": r.cpu_ms,
-        "wall_ms": r.wall_ms,
-        "heap_peak_bytes": r.heap_peak_bytes,
-        "queued_ms": r.queued_ms,
-        "events": r.events,
-        "log_bytes": r.log_bytes,
-        "submitted_ms": r.submitted_ms,
-        "finished_ms": r.finished_ms,
-        "logs": view.logs.iter().map(|l| serde_json::json!({"level": l.level, "msg": l.msg, "ts_ms": l.ts_ms})).collect::<Vec<_>>(),
-        "files": view.files.iter().map(|f| serde_json::json!({
-            "name": f.name,
-            "type": f.media_type,
-            "size": f.size,
-            "url": file_url(&r.id, &f.name, token),
-        })).collect::<Vec<_>>(),
-    })
+    let count = |n: Option<i64>| n.map(|n| n.max(0) as u64);
+    moat_wire::RunView {
+        id: r.id.clone(),
+        status: r.status.clone(),
+        attempt: r.attempt.max(0) as u32,
+        outcome: r
+            .outcome
+            .as_deref()
+            .and_then(|o| serde_json::from_value(o.into()).ok()),
+        value: r
+            .value
+            .as_deref()
+            .and_then(|v| serde_json::from_str(v).ok()),
+        error: r
+            .error
+            .as_deref()
+            .and_then(|e| serde_json::from_str(e).ok()),
+        cpu_ms: count(r.cpu_ms),
+        wall_ms: count(r.wall_ms),
+        heap_peak_bytes: count(r.heap_peak_bytes),
+        queued_ms: count(r.queued_ms),
+        events: count(r.events),
+        log_bytes: count(r.log_bytes),
+        submitted_ms: count(r.submitted_ms),
+        finished_ms: count(r.finished_ms),
+        logs: view
+            .logs
+            .iter()
+            .map(|l| moat_wire::LogFrame {
+                level: serde_json::from_value(l.level.as_str().into())
+                    .unwrap_or(moat_wire::LogLevel::Info),
+                msg: l.msg.clone(),
+                ts_ms: l.ts_ms.max(0) as u64,
+            })
+            .collect(),
+        files: view
+            .files
+            .iter()
+            .map(|f| moat_wire::FileLink {
+                file: moat_wire::FileRef {
+                    name: f.name.clone(),
+                    media_type: f.media_type.clone(),
+                    size: f.size.max(0) as u64,
+                },
+                url: file_url(&r.id, &f.name, token),
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -605,9 +626,8 @@ async fn stream_events(
         };
         while let Some(Ok(msg)) = messages.next().await {
             let text = String::from_utf8_lossy(&msg.payload).into_owned();
-            let last = serde_json::from_str::<moat_wire::Event>(&text)
-                .map(|e| matches!(e.body, EventBody::Result(_)))
-                .unwrap_or(false);
+            // Only the type matters here: read `t`, not the whole event.
+            let last = serde_json::from_str::<EventTag>(&text).is_ok_and(|e| e.t == "result");
             // A backlog (a late client) is replayed as fast as the client
             // takes it; only a buffer that stays full means too slow.
             match tokio::time::timeout(WS_SLOW_AFTER, tx.send((Message::text(text), last))).await {
@@ -688,6 +708,12 @@ async fn stream_events(
         let _ = tokio::time::timeout(WS_CLOSE_GRACE, sink.send(Message::close_with(code, reason)))
             .await;
     }
+}
+
+/// The one field of an event the forwarding loop looks at.
+#[derive(Deserialize)]
+struct EventTag<'a> {
+    t: &'a str,
 }
 
 /// Why a WebSocket session ended.

@@ -15,4 +15,4 @@ pub use frames::{
 };
 pub use job::{Job, JobError, OutputLimits};
 pub use outcome::Outcome;
-pub use run::{Event, EventBody, FileRef, RunRecord, RunRequest};
+pub use run::{Event, EventBody, FileLink, FileRef, RunRecord, RunRequest, RunView};

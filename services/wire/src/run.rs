@@ -125,6 +125,74 @@ pub struct RunRecord {
     pub finished_ms: u64,
 }
 
+/// A run as `GET /v1/runs/{id}` shows it: the one public shape, written by
+/// the edge and read by clients (`moat run`). Everything but the id, status
+/// and attempt is absent (`null`) until the run has finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    /// The run id.
+    pub id: String,
+    /// `queued`, `running` or `done`.
+    pub status: String,
+    /// The attempt the view describes.
+    pub attempt: u32,
+    /// How it ended.
+    pub outcome: Option<Outcome>,
+    /// The script's value.
+    pub value: Option<serde_json::Value>,
+    /// The script's error.
+    pub error: Option<ScriptError>,
+    /// CPU time.
+    pub cpu_ms: Option<u64>,
+    /// Wall time.
+    pub wall_ms: Option<u64>,
+    /// Peak JS heap.
+    pub heap_peak_bytes: Option<u64>,
+    /// Time spent queued.
+    pub queued_ms: Option<u64>,
+    /// Events published.
+    pub events: Option<u64>,
+    /// Bytes of log text.
+    pub log_bytes: Option<u64>,
+    /// When it was submitted (ms since the epoch).
+    pub submitted_ms: Option<u64>,
+    /// When it finished (ms since the epoch).
+    pub finished_ms: Option<u64>,
+    /// The log excerpt.
+    #[serde(default)]
+    pub logs: Vec<LogFrame>,
+    /// The saved files, with where to download them.
+    #[serde(default)]
+    pub files: Vec<FileLink>,
+}
+
+impl RunView {
+    /// The result, once the run is done.
+    pub fn result(&self) -> Option<ResultFrame> {
+        if self.status != "done" {
+            return None;
+        }
+        Some(ResultFrame {
+            outcome: self.outcome?,
+            value: self.value.clone(),
+            error: self.error.clone(),
+            cpu_ms: self.cpu_ms.unwrap_or(0),
+            wall_ms: self.wall_ms.unwrap_or(0),
+            heap_peak_bytes: self.heap_peak_bytes.unwrap_or(0),
+        })
+    }
+}
+
+/// A saved file in a [`RunView`], with its download path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileLink {
+    /// The file, as the run saved it.
+    #[serde(flatten)]
+    pub file: FileRef,
+    /// Its download path (with the run token for anonymous readers).
+    pub url: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +226,52 @@ mod tests {
             file,
             serde_json::json!({"t":"file","name":"a.png","type":"image/png","size":3})
         );
+    }
+
+    #[test]
+    fn run_views_have_the_api_shape() {
+        let view = RunView {
+            id: "r1".into(),
+            status: "done".into(),
+            attempt: 1,
+            outcome: Some(Outcome::Ok),
+            value: None,
+            error: None,
+            cpu_ms: Some(1),
+            wall_ms: Some(2),
+            heap_peak_bytes: Some(3),
+            queued_ms: None,
+            events: Some(2),
+            log_bytes: Some(2),
+            submitted_ms: None,
+            finished_ms: None,
+            logs: vec![LogFrame {
+                level: LogLevel::Info,
+                msg: "hi".into(),
+                ts_ms: 5,
+            }],
+            files: vec![FileLink {
+                file: FileRef {
+                    name: "a.png".into(),
+                    media_type: "image/png".into(),
+                    size: 3,
+                },
+                url: "/v1/runs/r1/files/a.png".into(),
+            }],
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["outcome"], "ok");
+        assert_eq!(json["value"], serde_json::Value::Null);
+        assert_eq!(
+            json["logs"][0],
+            serde_json::json!({"level":"info","msg":"hi","ts_ms":5})
+        );
+        assert_eq!(
+            json["files"][0],
+            serde_json::json!({"name":"a.png","type":"image/png","size":3,"url":"/v1/runs/r1/files/a.png"})
+        );
+        assert_eq!(serde_json::from_value::<RunView>(json).unwrap(), view);
+        assert_eq!(view.result().unwrap().wall_ms, 2);
     }
 
     #[test]
