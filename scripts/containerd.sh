@@ -61,6 +61,17 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 CONF
 }
 
+# Ends the sandboxes and shims of this run directory: they outlive
+# containerd (matched by its own paths, never by program name alone).
+end_sandboxes() {
+  if [[ -d $run_dir/runsc ]] && command -v runsc >/dev/null; then
+    for id in $(runsc --root "$run_dir/runsc" list -quiet 2>/dev/null); do
+      runsc --root "$run_dir/runsc" delete -force "$id" >/dev/null 2>&1 || true
+    done
+  fi
+  pkill -KILL -f -- "-address $sock" 2>/dev/null || true
+}
+
 case $cmd in
 run)
   if running; then
@@ -69,7 +80,19 @@ run)
   fi
   prepare
   echo $$ >"$pidfile"
-  exec containerd --config "$run_dir/config.toml"
+  # Not exec'd: when this script is told to stop (by `moat up`, or by the
+  # parent-death signal when `moat up` itself was killed), containerd stops
+  # and then the sandboxes and shims it leaves are ended too.
+  containerd --config "$run_dir/config.toml" &
+  child=$!
+  trap 'kill -TERM "$child" 2>/dev/null || true' TERM INT HUP
+  status=0
+  wait "$child" || status=$?
+  # A trapped signal ends the first wait early: wait for containerd itself.
+  while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done
+  end_sandboxes
+  rm -f "$pidfile"
+  exit "$status"
   ;;
 start)
   if running; then echo "$sock"; exit 0; fi
@@ -86,14 +109,7 @@ start)
   exit 1
   ;;
 stop)
-  # Sandboxes and shims outlive containerd; end those of this run directory
-  # too (matched by its own paths, never by program name alone).
-  if [[ -d $run_dir/runsc ]] && command -v runsc >/dev/null; then
-    for id in $(runsc --root "$run_dir/runsc" list -quiet 2>/dev/null); do
-      runsc --root "$run_dir/runsc" delete -force "$id" >/dev/null 2>&1 || true
-    done
-  fi
-  pkill -KILL -f -- "-address $sock" 2>/dev/null || true
+  end_sandboxes
   if running; then
     pid=$(cat "$pidfile")
     kill "$pid"

@@ -34,7 +34,7 @@ pub enum Command {
     /// Manage tenants' API keys (in the database the edge reads).
     Keys {
         /// The database (SQLite file or PostgreSQL URL).
-        #[arg(long, env = "MOAT_DATABASE_URL", default_value = moat_recorder::db::DEFAULT_URL, global = true)]
+        #[arg(long, env = "MOAT_DATABASE_URL", default_value = moat_db::DEFAULT_URL, global = true)]
         database_url: String,
         /// What to do.
         #[command(subcommand)]

@@ -2,7 +2,7 @@
 //! A key is shown once, at creation; only its SHA-256 hash is stored, so a
 //! lost key is revoked and replaced, never recovered.
 
-use moat_recorder::db;
+use moat_db as db;
 
 use crate::cli::KeysCommand;
 
@@ -29,7 +29,7 @@ pub async fn keys(database_url: &str, command: KeysCommand) -> Result<(), KeysEr
             plan,
             label,
         } => {
-            if !moat_wire::subjects::valid_token(&tenant) || tenant == "anon" {
+            if !moat_wire::valid_token(&tenant) || tenant == "anon" {
                 return Err(KeysError::Tenant(tenant));
             }
             let (row, key) = db::create_api_key(&conn, &tenant, &plan, label.as_deref()).await?;

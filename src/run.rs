@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use moat_wire::{Event, EventBody, FileRef, Outcome, ResultFrame, RunView};
+use moat_wire::{
+    Event, EventBody, FileRef, Outcome, ResultFrame, RunStatus, RunView, PROTOCOL_VERSION,
+};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -248,7 +250,7 @@ async fn from_record(
     accepted: &Accepted,
 ) -> Result<(ResultFrame, Vec<FileRef>, String), RunError> {
     let answer = get_patiently(server, &accepted.status_url, RECORD_WAIT, |a| {
-        serde_json::from_slice::<RunView>(&a.body).is_ok_and(|v| v.status == "done")
+        serde_json::from_slice::<RunView>(&a.body).is_ok_and(|v| v.status == RunStatus::Done)
     })
     .await
     .map_err(|e| match e {
@@ -266,6 +268,7 @@ async fn from_record(
     let (result, files) = record_result(&view)
         .ok_or_else(|| RunError::Protocol(format!("the run's record is incomplete: {view:?}")))?;
     let event = Event {
+        v: PROTOCOL_VERSION,
         run: accepted.id.clone(),
         attempt: view.attempt,
         seq: view.events.unwrap_or(0),

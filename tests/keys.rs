@@ -25,8 +25,8 @@ async fn keys_are_created_listed_and_revoked() {
     let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(key.starts_with("moat_") && key.len() == 69, "{key}");
 
-    let conn = moat_recorder::db::connect(&db).await.unwrap();
-    let row = moat_recorder::db::lookup_api_key(&conn, &key)
+    let conn = moat_db::connect(&db).await.unwrap();
+    let row = moat_db::lookup_api_key(&conn, &key)
         .await
         .unwrap()
         .expect("the key works");
@@ -39,7 +39,7 @@ async fn keys_are_created_listed_and_revoked() {
     );
 
     assert!(moat(&db, &["revoke", &row.id]).status.success());
-    assert!(moat_recorder::db::lookup_api_key(&conn, &key)
+    assert!(moat_db::lookup_api_key(&conn, &key)
         .await
         .unwrap()
         .is_none());

@@ -48,8 +48,7 @@ fn main() -> ExitCode {
         .read_to_end(&mut input);
     let job = match read {
         Ok(n) if n as u64 > MAX_JOB_BYTES => Err(format!("the job is over {MAX_JOB_BYTES} bytes")),
-        Ok(_) => serde_json::from_slice::<Job>(&input)
-            .map_err(|e| format!("the job is not valid JSON: {e}")),
+        Ok(_) => Job::from_slice_strict(&input),
         Err(e) => Err(format!("cannot read the job: {e}")),
     };
     let job = match job {

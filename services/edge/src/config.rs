@@ -22,7 +22,7 @@ pub struct Config {
     #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     /// The database shared with the recorder (SQLite file or PostgreSQL URL).
-    #[arg(long, env = "MOAT_DATABASE_URL", default_value = moat_recorder::db::DEFAULT_URL)]
+    #[arg(long, env = "MOAT_DATABASE_URL", default_value = moat_db::DEFAULT_URL)]
     pub database_url: String,
     /// Longest deadline a tenant's run may ask for, in ms.
     #[arg(long, env = "MOAT_TENANT_MAX_TIMEOUT_MS", default_value_t = 60_000)]

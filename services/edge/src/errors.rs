@@ -1,7 +1,9 @@
 //! API errors: one enum, one mapping to HTTP status, one JSON shape
 //! (`{"error":{"code","message"}}`) for every refusal, rate limits included.
 //! Blame is explicit: `client` errors are the caller's to fix, `server`
-//! errors are ours.
+//! errors are ours. A server error says one fixed sentence to the client; its
+//! cause goes to the log where it happened ([`ApiError::unavailable`]), never
+//! into the answer.
 
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
@@ -22,6 +24,9 @@ pub enum ApiError {
     /// The body is over the size cap.
     #[error("the request body is over {0} bytes")]
     PayloadTooLarge(u64),
+    /// The body did not arrive within the body timeout.
+    #[error("the request body was not sent in time")]
+    BodyTimeout,
     /// Not found, or not yours (never 403: existence is not disclosed).
     #[error("no such run")]
     NotFound,
@@ -44,9 +49,10 @@ pub enum ApiError {
     /// The client holds as many event streams open as it may.
     #[error("too many event streams open at once; close one first")]
     TooManySessions,
-    /// A dependency (NATS) is down.
-    #[error("the service is unavailable: {0}")]
-    Unavailable(String),
+    /// A dependency (NATS, the database, the object store) failed; the
+    /// cause was logged where it happened.
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable,
 }
 
 impl ApiError {
@@ -55,12 +61,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited { .. } | ApiError::QueueFull | ApiError::TooManySessions => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -69,12 +76,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => code,
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::BodyTimeout => "body_timeout",
             ApiError::NotFound => "not_found",
             ApiError::Unauthorized => "invalid_key",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::QueueFull => "queue_full",
             ApiError::TooManySessions => "too_many_sessions",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable => "unavailable",
         }
     }
 
@@ -84,6 +92,13 @@ impl ApiError {
             code,
             message: message.into(),
         }
+    }
+
+    /// A 503 for a dependency that failed in `op`: the cause is logged here,
+    /// with the operation as a field, and the client gets the fixed sentence.
+    pub fn unavailable(op: &'static str, cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(op, error = %cause, "a dependency failed; answering 503");
+        ApiError::Unavailable
     }
 
     /// The JSON response, with `Retry-After` and `RateLimit-*` where they apply.
@@ -101,9 +116,15 @@ impl ApiError {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            ApiError::QueueFull | ApiError::TooManySessions => {
+            ApiError::QueueFull | ApiError::TooManySessions | ApiError::Unavailable => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+            }
+            // The rest of the body may still be on its way: this connection
+            // is done (hyper stops reading it and closes after the answer).
+            ApiError::PayloadTooLarge(_) | ApiError::BodyTimeout => {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }
@@ -144,5 +165,19 @@ mod tests {
         assert_eq!(ApiError::QueueFull.response().headers()["retry-after"], "5");
         assert_eq!(ApiError::NotFound.status(), StatusCode::NOT_FOUND);
         assert_eq!(ApiError::bad("invalid_json", "x").code(), "invalid_json");
+        assert_eq!(ApiError::PayloadTooLarge(9).response().headers()["connection"], "close");
+        assert_eq!(ApiError::BodyTimeout.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[test]
+    fn a_failed_dependency_says_a_fixed_sentence() {
+        let e = ApiError::unavailable("get_run", "connection refused at 10.1.2.3:5432");
+        let resp = e.response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["retry-after"], "5");
+        assert_eq!(
+            e.to_string(),
+            "the service is temporarily unavailable; retry shortly"
+        );
     }
 }

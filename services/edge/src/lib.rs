@@ -2,8 +2,10 @@
 //! costs anything (rate limits first), publishes runs to the queue, and
 //! streams their events; it never runs code.
 //!
-//! - [`rate_limit`], [`client_ip`]: who is asking, and whether they may;
-//! - [`runs`]: submit a run, stream its events;
+//! - [`rate_limit`], [`client_ip`], [`auth`]: who is asking, and whether they may;
+//! - [`routes`]: the API's dependencies, routes and error mapping, composed
+//!   from [`submit`] (queue a run), [`events`] (stream its events),
+//!   [`records`] (its record and files) and [`usage`];
 //! - [`errors`]: one JSON error shape and status mapping;
 //! - [`token`]: per-run tokens;
 //! - [`sessions`]: WebSocket sessions per client;
@@ -13,15 +15,20 @@
 //!
 //! Files are served from the object store the launcher wrote them to.
 
+pub mod auth;
 pub mod client_ip;
 pub mod config;
 pub mod errors;
+pub mod events;
 pub mod metrics;
 pub mod playground;
 pub mod rate_limit;
-pub mod runs;
+pub mod records;
+pub mod routes;
 pub mod sessions;
+pub mod submit;
 pub mod token;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -46,7 +53,7 @@ pub enum EdgeError {
     },
     /// The database cannot be opened or migrated.
     #[error(transparent)]
-    Db(#[from] moat_recorder::db::DbError),
+    Db(#[from] moat_db::DbError),
     /// The playground's directory cannot be read.
     #[error("cannot read the web playground in {dir}: {message}")]
     Web {
@@ -62,7 +69,7 @@ pub enum EdgeError {
 
 /// Every route, with errors turned into JSON and every answer counted.
 pub fn routes(
-    deps: runs::Deps,
+    deps: routes::Deps,
     nats: async_nats::Client,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
     use warp::Reply as _;
@@ -89,14 +96,14 @@ pub fn routes(
     health
         .or(ready)
         .unify()
-        .or(runs::handlers(deps))
+        .or(routes::handlers(deps))
         .unify()
         .or(page)
         .unify()
         .recover(move |rejection: warp::Rejection| {
             let metrics = refused.clone();
             async move {
-                let (resp, code) = runs::rejection_response(&rejection);
+                let (resp, code) = routes::rejection_response(&rejection);
                 metrics.refusals.with_label_values(&[code]).inc();
                 Ok::<_, std::convert::Infallible>(resp)
             }
@@ -139,7 +146,7 @@ pub async fn run(
                 .collect()
         }
     };
-    let db = moat_recorder::db::connect(&config.database_url).await?;
+    let db = moat_db::connect(&config.database_url).await?;
     let store_config = config.store.config().map_err(config::ConfigError)?;
     let store = moat_store::open_store(&store_config).await?;
     let playground = playground::Playground::load(&config.web_dir).map_err(|e| EdgeError::Web {
@@ -155,7 +162,7 @@ pub async fn run(
         metrics_listener,
         shutdown.clone(),
     ));
-    let deps = runs::Deps {
+    let deps = routes::Deps {
         js: async_nats::jetstream::new(client.clone()),
         db,
         metrics: metrics.clone(),

@@ -1,22 +1,30 @@
 //! Rate limits, checked before any other work: leaky buckets per client, per
 //! path, and per client and path (hapi-rate-limit's user, path and userPath
 //! limits), with stricter client limits for anonymous callers and an allow
-//! list that skips them all.
+//! list ([`crate::allow`]) that skips them all.
 //!
-//! Memory stays bounded under a flood of distinct clients: buckets idle long
-//! enough to be full again are dropped, and past a hard cap new clients share
-//! one overflow bucket instead of getting their own, so a flood of new keys
-//! throttles itself and cannot evict (and so reset) anyone else's bucket.
+//! Memory stays bounded under a flood of distinct clients, and each check
+//! does O(1) work however full the table is. The buckets are kept in the
+//! order they were last used (a queue of `(key, stamp)` with lazy deletion: a
+//! use pushes a new stamp, and older stamps of the key are skipped when they
+//! reach the front). Each check drops a few least-recently-used buckets that
+//! would be full again by now (forgetting them changes nothing for their
+//! clients). Past the hard cap, new clients share one overflow bucket instead
+//! of getting their own, so a flood of new keys throttles itself and cannot
+//! evict (and so reset) anyone whose bucket is not yet refilled.
 //!
 //! This module decides and describes (the `RateLimit-*` and `Retry-After`
 //! values); it does not touch HTTP.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use leaky_bucket::RateLimiter;
 use tokio::time::Instant;
+
+use crate::allow::AllowList;
 
 /// One bucket's shape: up to `burst` requests at once, refilled by `refill`
 /// every `interval`.
@@ -63,22 +71,37 @@ impl Rate {
             .fair(false)
             .build()
     }
+
+    /// How long an untouched bucket takes to be full again.
+    fn refill_all(&self) -> Duration {
+        self.interval
+            .saturating_mul(self.burst.div_ceil(self.refill).min(u32::MAX as usize) as u32)
+    }
 }
 
-/// Who is asking.
+/// Who is asking, as far as is known before any lookup.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Client {
-    /// A tenant, named by its API key.
-    Tenant(String),
-    /// An anonymous caller, by IP address.
-    Anonymous(std::net::IpAddr),
+    /// A presented API key, by the SHA-256 of it (hex), not yet looked up:
+    /// made-up keys are limited like real ones.
+    Key(String),
+    /// An anonymous caller: its address (matched against the allow list) and
+    /// the address prefix it is counted under (its client identity).
+    Anonymous {
+        /// The client's address.
+        addr: IpAddr,
+        /// Its address prefix ([`moat_queue::Prefixes::mask`]).
+        prefix: IpAddr,
+    },
 }
 
 impl Client {
     fn key(&self) -> String {
         match self {
-            Client::Tenant(t) => format!("t:{t}"),
-            Client::Anonymous(ip) => format!("ip:{ip}"),
+            // 64 bits of the hash tell keys apart; the whole hash is only
+            // needed to match the allow list.
+            Client::Key(hash) => format!("k:{}", &hash[..hash.len().min(16)]),
+            Client::Anonymous { prefix, .. } => format!("ip:{prefix}"),
         }
     }
 }
@@ -88,14 +111,14 @@ impl Client {
 pub struct Policy {
     /// Per tenant.
     pub tenant: Rate,
-    /// Per anonymous IP (stricter).
+    /// Per anonymous address prefix (stricter).
     pub anonymous: Rate,
     /// Per route, across all clients.
     pub path: Rate,
     /// Per client and route.
     pub client_path: Rate,
-    /// Tenants and IPs (as text) that skip every limit.
-    pub allow: HashSet<String>,
+    /// Tenants and addresses that skip every limit.
+    pub allow: AllowList,
     /// Most buckets kept; past it new clients share the overflow bucket.
     pub max_buckets: usize,
 }
@@ -131,45 +154,175 @@ struct Bucket {
     limiter: RateLimiter,
     rate: Rate,
     used: Instant,
+    /// The stamp of this bucket's newest entry in [`Table::order`].
+    stamp: u64,
+}
+
+impl Bucket {
+    fn new(rate: Rate, now: Instant) -> Self {
+        Self {
+            limiter: rate.limiter(),
+            rate,
+            used: now,
+            stamp: 0,
+        }
+    }
+
+    fn is_refilled(&self, now: Instant) -> bool {
+        now.duration_since(self.used) >= self.rate.refill_all()
+    }
+}
+
+/// Front entries looked at per check: more than a check pushes (three), so
+/// the queue drains faster than it grows, and a check's work is bounded.
+const SWEEP_PER_CHECK: usize = 16;
+
+/// The buckets, by key, and the order they were last used in.
+struct Table {
+    map: HashMap<Arc<str>, Bucket>,
+    /// `(key, stamp)`, oldest use first; an entry whose stamp is not its
+    /// bucket's current one is stale and skipped.
+    order: VecDeque<(Arc<str>, u64)>,
+    next_stamp: u64,
+    /// Shared by every new client once `map` is full; never evicted.
+    overflow: Option<Bucket>,
+}
+
+impl Table {
+    /// Drops up to [`SWEEP_PER_CHECK`] stale entries and refilled buckets
+    /// from the front of the order; stops at the first live bucket that is
+    /// not refilled (everything behind it was used more recently).
+    fn sweep(&mut self, now: Instant) {
+        for _ in 0..SWEEP_PER_CHECK {
+            let Some((key, stamp)) = self.order.front() else {
+                return;
+            };
+            match self.map.get(key) {
+                Some(b) if b.stamp == *stamp => {
+                    if !b.is_refilled(now) {
+                        return;
+                    }
+                    self.map.remove(key);
+                }
+                // A stale entry: the bucket was used again, or is gone.
+                _ => {}
+            }
+            self.order.pop_front();
+        }
+    }
+
+    /// Rebuilds the order without its stale entries once they outnumber the
+    /// live ones: O(n) after at least n pushes, so O(1) amortised. (Stale
+    /// entries pile up behind a front bucket that is not yet refilled.)
+    fn compact(&mut self) {
+        if self.order.len() <= 2 * self.map.len() + 1024 {
+            return;
+        }
+        let map = &self.map;
+        self.order
+            .retain(|(key, stamp)| map.get(key).is_some_and(|b| b.stamp == *stamp));
+        debug_assert_eq!(self.order.len(), self.map.len());
+    }
+
+    /// The bucket for `key`, made at `rate` if new and there is room, else
+    /// the shared overflow bucket (made at `overflow_rate`); marked used now.
+    fn bucket(
+        &mut self,
+        key: &str,
+        rate: Rate,
+        overflow_rate: Rate,
+        max: usize,
+        now: Instant,
+    ) -> &mut Bucket {
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        let key: Arc<str> = match self.map.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None if self.map.len() < max => {
+                let k: Arc<str> = Arc::from(key);
+                self.map.insert(k.clone(), Bucket::new(rate, now));
+                k
+            }
+            None => {
+                let b = self
+                    .overflow
+                    .get_or_insert_with(|| Bucket::new(overflow_rate, now));
+                b.used = now;
+                return b;
+            }
+        };
+        self.order.push_back((key.clone(), stamp));
+        let b = self.map.get_mut(&key).expect("the bucket was just found");
+        b.used = now;
+        b.stamp = stamp;
+        b
+    }
 }
 
 /// The buckets, shared by every request.
 pub struct RateLimits {
     policy: Policy,
-    buckets: Mutex<HashMap<String, Arc<Mutex<Bucket>>>>,
+    table: Mutex<Table>,
+    /// Hashes of the allow-listed tenants' live keys, refreshed from the
+    /// database ([`crate::allow::refresh`]). Matched before the key is
+    /// looked up, so the rate limit still comes first for everyone else.
+    allowed_keys: RwLock<Arc<HashSet<String>>>,
 }
-
-/// Key of the bucket every client shares once the table is full.
-const OVERFLOW: &str = "overflow";
 
 impl RateLimits {
     /// Limits under `policy`.
     pub fn new(policy: Policy) -> Self {
         Self {
             policy,
-            buckets: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                map: HashMap::new(),
+                order: VecDeque::new(),
+                next_stamp: 1,
+                overflow: None,
+            }),
+            allowed_keys: RwLock::new(Arc::default()),
         }
     }
 
-    /// How many buckets are held (for metrics and tests).
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Replaces the hashes of the keys that skip the limits.
+    pub fn set_allowed_keys(&self, hashes: HashSet<String>) {
+        *self.allowed_keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(hashes);
+    }
+
+    /// How many buckets are held, the overflow bucket included (for metrics
+    /// and tests).
     pub fn buckets(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+        let t = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        t.map.len() + usize::from(t.overflow.is_some())
+    }
+
+    /// Whether `client` is on the allow list.
+    fn allowed(&self, client: &Client) -> bool {
+        match client {
+            Client::Key(hash) => self
+                .allowed_keys
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(hash),
+            Client::Anonymous { addr, .. } => self.policy.allow.allows_addr(*addr),
+        }
     }
 
     /// Takes one token from each of the client's, the path's and the
     /// client-and-path's buckets. `path` must be a route name from a fixed
     /// set (never a raw URL, which would make buckets unbounded).
     pub fn check(&self, client: &Client, path: &str) -> Verdict {
-        let allowed = match client {
-            Client::Tenant(t) => self.policy.allow.contains(t),
-            Client::Anonymous(ip) => self.policy.allow.contains(&ip.to_string()),
-        };
-        if allowed {
+        if self.allowed(client) {
             return Verdict::Allowed(None);
         }
         let client_rate = match client {
-            Client::Tenant(_) => self.policy.tenant,
-            Client::Anonymous(_) => self.policy.anonymous,
+            Client::Key(_) => self.policy.tenant,
+            Client::Anonymous { .. } => self.policy.anonymous,
         };
         let ck = client.key();
         let checks = [
@@ -181,11 +334,20 @@ impl RateLimits {
                 self.policy.client_path,
             ),
         ];
+        let now = Instant::now();
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        table.sweep(now);
+        table.compact();
         let mut tightest: Option<Headers> = None;
         for (scope, key, rate) in checks {
-            let bucket = self.bucket(&key, rate);
-            let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
-            b.used = Instant::now();
+            // The overflow bucket is as strict as the strictest client.
+            let b = table.bucket(
+                &key,
+                rate,
+                self.policy.anonymous,
+                self.policy.max_buckets,
+                now,
+            );
             let ok = b.limiter.try_acquire(1);
             let headers = Headers {
                 limit: b.rate.burst,
@@ -209,43 +371,14 @@ impl RateLimits {
         Verdict::Allowed(tightest)
     }
 
-    fn bucket(&self, key: &str, rate: Rate) -> Arc<Mutex<Bucket>> {
-        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = map.get(key) {
-            return b.clone();
-        }
-        if map.len() >= self.policy.max_buckets {
-            evict_idle(&mut map);
-        }
-        let key = if map.len() >= self.policy.max_buckets {
-            OVERFLOW
-        } else {
-            key
-        };
-        map.entry(key.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(Bucket {
-                    limiter: rate.limiter(),
-                    rate,
-                    used: Instant::now(),
-                }))
-            })
-            .clone()
+    #[cfg(test)]
+    fn queue_len(&self) -> usize {
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .order
+            .len()
     }
-}
-
-/// Drops buckets that would be full again by now: forgetting them changes
-/// nothing for their clients.
-fn evict_idle(map: &mut HashMap<String, Arc<Mutex<Bucket>>>) {
-    let now = Instant::now();
-    map.retain(|key, b| {
-        if key == OVERFLOW {
-            return true;
-        }
-        let b = b.lock().unwrap_or_else(|e| e.into_inner());
-        let refill_all = b.rate.interval * (b.rate.burst.div_ceil(b.rate.refill) as u32);
-        now.duration_since(b.used) < refill_all
-    });
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -255,7 +388,7 @@ fn ceil_secs(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{IpAddr, Ipv4Addr};
+    use std::net::Ipv4Addr;
 
     fn policy() -> Policy {
         Policy {
@@ -263,13 +396,17 @@ mod tests {
             anonymous: Rate::parse("2/1/1000").unwrap(),
             path: Rate::parse("100/100/1000").unwrap(),
             client_path: Rate::parse("100/100/1000").unwrap(),
-            allow: HashSet::from(["vip".to_owned()]),
+            allow: AllowList::parse(["10.9.0.0/16"]).unwrap(),
             max_buckets: 1000,
         }
     }
 
+    fn anon(addr: IpAddr) -> Client {
+        Client::Anonymous { addr, prefix: addr }
+    }
+
     fn ip(n: u8) -> Client {
-        Client::Anonymous(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)))
+        anon(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)))
     }
 
     #[test]
@@ -285,6 +422,10 @@ mod tests {
         assert!(Rate::parse("20/5").is_err());
         assert!(Rate::parse("0/5/1000").is_err());
         assert!(Rate::parse("a/5/1000").is_err());
+        assert_eq!(
+            Rate::parse("10/3/1000").unwrap().refill_all(),
+            Duration::from_secs(4)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -335,7 +476,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn tenants_get_their_own_limit_and_the_allow_list_skips_all() {
         let limits = RateLimits::new(policy());
-        let t = Client::Tenant("acme".into());
+        let t = Client::Key("aa".repeat(32));
         for _ in 0..5 {
             assert!(matches!(
                 limits.check(&t, "submit"),
@@ -346,10 +487,34 @@ mod tests {
             limits.check(&t, "submit"),
             Verdict::Refused { .. }
         ));
-        let vip = Client::Tenant("vip".into());
+        // An allow-listed tenant's key, by its hash.
+        let vip = Client::Key("bb".repeat(32));
+        limits.set_allowed_keys(HashSet::from(["bb".repeat(32)]));
         for _ in 0..50 {
             assert_eq!(limits.check(&vip, "submit"), Verdict::Allowed(None));
         }
+        // An allow-listed prefix, by the client's own address.
+        let inside = anon("10.9.200.1".parse().unwrap());
+        for _ in 0..50 {
+            assert_eq!(limits.check(&inside, "submit"), Verdict::Allowed(None));
+        }
+        assert!(limits.buckets() <= 6, "{} buckets", limits.buckets());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_ipv6_prefix_is_one_client() {
+        let limits = RateLimits::new(policy());
+        let prefix: IpAddr = "2001:db8:1:2::".parse().unwrap();
+        let host = |n: u16| Client::Anonymous {
+            addr: IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, n, n, n, n)),
+            prefix,
+        };
+        assert!(matches!(limits.check(&host(1), "submit"), Verdict::Allowed(_)));
+        assert!(matches!(limits.check(&host(2), "submit"), Verdict::Allowed(_)));
+        assert!(matches!(
+            limits.check(&host(3), "submit"),
+            Verdict::Refused { scope: "client", .. }
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -378,14 +543,48 @@ mod tests {
         let mut p = policy();
         p.max_buckets = 50;
         let limits = RateLimits::new(p);
+        // A client that spent its burst before the flood.
+        let early = ip(1);
+        while matches!(limits.check(&early, "submit"), Verdict::Allowed(_)) {}
         for n in 0..10_000u32 {
-            let client = Client::Anonymous(IpAddr::V4(Ipv4Addr::from(n)));
+            let client = anon(IpAddr::V4(Ipv4Addr::from(n + 1_000_000)));
             let _ = limits.check(&client, "submit");
         }
         assert!(limits.buckets() <= 51, "{} buckets", limits.buckets());
-        // Idle buckets are forgotten once they would be full again.
+        // The flood could not evict (and so refill) the early client's bucket.
+        assert!(matches!(
+            limits.check(&early, "submit"),
+            Verdict::Refused { scope: "client", .. }
+        ));
+        // The flood shares the overflow bucket, so it is refused too.
+        let late = anon(IpAddr::V4(Ipv4Addr::from(3_000_000)));
+        assert!(matches!(
+            limits.check(&late, "submit"),
+            Verdict::Refused { .. }
+        ));
+        // Once refilled, buckets are forgotten a few per check: the table
+        // has room for new clients again.
         tokio::time::advance(Duration::from_secs(10)).await;
-        let _ = limits.check(&ip(1), "submit");
-        assert!(limits.buckets() < 50);
+        for _ in 0..200 {
+            let _ = limits.check(&ip(100), "status");
+        }
+        let held = limits.buckets();
+        assert!(held < 10, "{held} buckets");
+        assert!(matches!(limits.check(&ip(200), "submit"), Verdict::Allowed(_)));
+        assert!(limits.buckets() >= held + 2, "the new client has its own buckets");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_use_order_stays_proportional_to_the_table() {
+        let limits = RateLimits::new(policy());
+        // One bucket used once and not refilled yet sits at the front while
+        // a hot client piles stale entries up behind it.
+        let _ = limits.check(&ip(1), "status");
+        let hot = ip(2);
+        for _ in 0..100_000 {
+            let _ = limits.check(&hot, "submit");
+        }
+        assert!(limits.queue_len() < 2_000, "{} entries", limits.queue_len());
+        assert_eq!(limits.buckets(), 6);
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::runs::Caller;
+use crate::auth::Caller;
 
 /// Open sessions per client, with a cap.
 #[derive(Debug)]

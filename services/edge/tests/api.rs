@@ -9,7 +9,8 @@ use std::time::Duration;
 use moat_edge::rate_limit::{Policy, Rate, RateLimits};
 use moat_edge::runs::Deps;
 use moat_edge::token::Tokens;
-use moat_wire::{subjects, Event, EventBody, LogFrame, LogLevel, Outcome, ResultFrame, RunRequest};
+use moat_queue::subjects;
+use moat_wire::{Event, EventBody, LogFrame, LogLevel, Outcome, ResultFrame, RunRequest};
 
 use moat_testkit::Nats;
 
@@ -18,7 +19,7 @@ const PROXY: &str = "10.9.9.9";
 async fn setup(nats: &Nats, anon: &str, max_queued: i64) -> (Deps, async_nats::Client) {
     let client = async_nats::connect(&nats.url).await.unwrap();
     let db_dir = tempfile::tempdir().unwrap().keep();
-    let db = moat_recorder::db::connect(&format!("sqlite://{}/moat.db?mode=rwc", db_dir.display()))
+    let db = moat_db::connect(&format!("sqlite://{}/moat.db?mode=rwc", db_dir.display()))
         .await
         .unwrap();
     let mut js = async_nats::jetstream::new(client.clone());
@@ -251,7 +252,7 @@ async fn a_full_queue_is_429_and_nats_down_is_503() {
     );
     // Only the two queued runs have records: no phantom for the refused ones.
     use sea_orm::{EntityTrait, PaginatorTrait};
-    let rows = moat_recorder::db::entity::runs::Entity::find()
+    let rows = moat_db::entity::runs::Entity::find()
         .count(&database)
         .await
         .unwrap();
@@ -372,7 +373,7 @@ async fn request(
 
 #[tokio::test]
 async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
-    use moat_recorder::db;
+    use moat_db as db;
     use moat_wire::{FileRef, RunRecord};
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "100/100/1000", 10).await;

@@ -45,7 +45,7 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
     let js = async_nats::jetstream::new(client.clone());
     // The launcher creates the streams as it starts.
     for _ in 0..200 {
-        if js.get_stream(moat_wire::subjects::RUNS).await.is_ok() {
+        if js.get_stream(moat_queue::subjects::RUNS).await.is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -53,7 +53,7 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
     let open = Rate::parse("100/100/1000").unwrap();
     let db_file = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}/moat.db?mode=rwc", db_file.path().display());
-    let db = moat_recorder::db::connect(&db_url).await.unwrap();
+    let db = moat_db::connect(&db_url).await.unwrap();
     let recorder_config = moat_recorder::config::Config::try_parse_from([
         "moat-recorder".to_owned(),
         format!("--nats-url={}", nats.url),

@@ -70,12 +70,30 @@ pub struct Config {
     /// (running jobs send progress acks well inside it).
     #[arg(long, env = "MOAT_ACK_WAIT_MS", default_value_t = 30_000)]
     pub ack_wait_ms: u64,
-    /// The durable consumer all launchers share.
-    #[arg(long, env = "MOAT_CONSUMER", default_value = "launcher")]
-    pub consumer: String,
-    /// Runs a tenant may have queued (RUNS stream, per subject).
-    #[arg(long, env = "MOAT_MAX_QUEUED_PER_TENANT", default_value_t = 100)]
-    pub max_queued_per_tenant: i64,
+    /// Runs one tenant may have queued, running ones included (fleet-wide).
+    #[arg(long, env = "MOAT_TENANT_QUEUE", default_value_t = 100)]
+    pub tenant_queue: i64,
+    /// Runs one tenant may have running at once (fleet-wide).
+    #[arg(long, env = "MOAT_TENANT_CONCURRENCY", default_value_t = 4)]
+    pub tenant_concurrency: i64,
+    /// Runs one anonymous client (an IPv4 address or IPv6 /64, as the edge
+    /// groups them) may have queued, running ones included (fleet-wide).
+    #[arg(long, env = "MOAT_ANON_QUEUE", default_value_t = 3)]
+    pub anon_queue: i64,
+    /// Runs all anonymous clients together may have queued (fleet-wide).
+    #[arg(long, env = "MOAT_ANON_QUEUE_TOTAL", default_value_t = 1_000)]
+    pub anon_queue_total: i64,
+    /// Runs one anonymous client may have running at once (fleet-wide).
+    #[arg(long, env = "MOAT_ANON_CONCURRENCY", default_value_t = 1)]
+    pub anon_concurrency: i64,
+    /// The share of this launcher's slots anonymous runs may hold at once
+    /// (0 < share <= 1; at least one slot), so tenants always find capacity.
+    #[arg(long, env = "MOAT_ANON_SHARE", default_value_t = 0.5)]
+    pub anon_share: f64,
+    /// How often the queue is listed for clients with work, in ms (repairs a
+    /// lost wake-up).
+    #[arg(long, env = "MOAT_RESYNC_MS", default_value_t = 2_000)]
+    pub resync_ms: u64,
     /// Address for /metrics and /healthz.
     #[arg(long, env = "MOAT_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     pub metrics_addr: SocketAddr,
@@ -93,7 +111,7 @@ impl Config {
     /// Checks values that clap cannot: ranges, files, combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError(m));
-        if !moat_wire::subjects::valid_token(&self.instance) {
+        if !moat_wire::valid_token(&self.instance) {
             return bad(format!(
                 "--instance {:?} must be 1 to 64 of [A-Za-z0-9_-]",
                 self.instance
@@ -114,8 +132,23 @@ impl Config {
         if self.ack_wait_ms < 1_000 {
             return bad("--ack-wait-ms must be at least 1000".into());
         }
-        if self.max_queued_per_tenant < 1 {
-            return bad("--max-queued-per-tenant must be at least 1".into());
+        if let Err(e) = self.queue_limits().validate() {
+            return bad(e);
+        }
+        if self.tenant_concurrency < 1 || self.anon_concurrency < 1 {
+            return bad("--tenant-concurrency and --anon-concurrency must be at least 1".into());
+        }
+        if !(self.anon_share > 0.0 && self.anon_share <= 1.0) {
+            return bad(format!(
+                "--anon-share {} must be above 0 and at most 1",
+                self.anon_share
+            ));
+        }
+        if !(100..=60_000).contains(&self.resync_ms) {
+            return bad(format!(
+                "--resync-ms {} is out of range (100..=60000)",
+                self.resync_ms
+            ));
         }
         if !self.rootfs.join("moat-runner").is_file() {
             return bad(format!(
@@ -159,6 +192,32 @@ impl Config {
         }
     }
 
+    /// The queue caps the streams are created with.
+    pub fn queue_limits(&self) -> moat_queue::QueueLimits {
+        moat_queue::QueueLimits {
+            anon_per_client: self.anon_queue,
+            anon_total: self.anon_queue_total,
+            tenant_per_client: self.tenant_queue,
+        }
+    }
+
+    /// How this launcher dispatches: the per-client consumers' settings and
+    /// its share of slots for anonymous work.
+    pub fn dispatch(&self) -> moat_queue::DispatchSettings {
+        let slots = self.slots();
+        let anon_slots = ((slots as f64 * self.anon_share).floor() as usize).clamp(1, slots);
+        moat_queue::DispatchSettings {
+            consumers: moat_queue::consumers::ConsumerSettings {
+                max_deliver: self.max_deliver,
+                ack_wait: self.ack_wait(),
+                anon_concurrency: self.anon_concurrency,
+                tenant_concurrency: self.tenant_concurrency,
+            },
+            anon_slots,
+            resync: Duration::from_millis(self.resync_ms),
+        }
+    }
+
     /// The ack wait as a duration.
     pub fn ack_wait(&self) -> Duration {
         Duration::from_millis(self.ack_wait_ms)
@@ -185,11 +244,36 @@ mod tests {
         let ok = parse(&["--rootfs", rootfs, "--runtime-binary", runsc]);
         ok.validate().unwrap();
         assert!(ok.slots() >= 1);
+        // Half of two slots is one; a share never rounds down to none.
+        let two = parse(&[
+            "--rootfs",
+            rootfs,
+            "--runtime-binary",
+            runsc,
+            "--slots",
+            "2",
+        ]);
+        assert_eq!(two.dispatch().anon_slots, 1);
+        let one = parse(&[
+            "--rootfs",
+            rootfs,
+            "--runtime-binary",
+            runsc,
+            "--slots",
+            "1",
+            "--anon-share",
+            "0.1",
+        ]);
+        assert_eq!(one.dispatch().anon_slots, 1);
         for args in [
             vec!["--slots", "0"],
             vec!["--cpu-quota-us", "10"],
             vec!["--store", "s3"],
             vec!["--max-deliver", "0"],
+            vec!["--anon-share", "0"],
+            vec!["--anon-share", "1.5"],
+            vec!["--anon-queue", "0"],
+            vec!["--tenant-concurrency", "0"],
         ] {
             let mut all = vec!["--rootfs", rootfs, "--runtime-binary", runsc];
             all.extend(args.iter().copied());

@@ -4,7 +4,8 @@
 //! subscriber (or a late WebSocket replaying the stream) sees them in order.
 
 use async_nats::jetstream;
-use moat_wire::{subjects, Event, EventBody};
+use moat_queue::subjects;
+use moat_wire::{Event, EventBody};
 
 /// Why an event could not be published.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,7 @@ impl EventPublisher {
     /// Publishes the next event and waits for JetStream to store it.
     pub async fn publish(&mut self, body: EventBody) -> Result<(), PublishError> {
         let event = Event {
+            v: moat_wire::PROTOCOL_VERSION,
             run: self.run.clone(),
             attempt: self.attempt,
             seq: self.seq + 1,

@@ -4,8 +4,9 @@
 //! never touches it, and it never runs user code itself.
 //!
 //! - [`config`]: flags and validation;
-//! - [`nats`]: the streams and the shared consumer;
-//! - [`worker`]: pull, run, publish, acknowledge; dead letters; drain;
+//! - [`worker`]: take a run fairly (`moat_queue::Dispatcher`), run it,
+//!   publish, acknowledge; drain;
+//! - [`dead_letters`]: runs whose last attempt died with its launcher;
 //! - [`run`]: one run in one sandbox, with the launcher's own deadline;
 //! - [`sandbox`], [`spec`]: containerd + runsc, and the sandbox's boundary;
 //! - [`frames`], [`sniff`]: the hostile-output decoder;
@@ -13,10 +14,10 @@
 //! - [`metrics`]: `/metrics` and `/healthz`.
 
 pub mod config;
+pub mod dead_letters;
 pub mod events;
 pub mod frames;
 pub mod metrics;
-pub mod nats;
 pub mod run;
 pub mod sandbox;
 pub mod sniff;
@@ -50,9 +51,12 @@ pub enum LauncherError {
         /// Why.
         message: String,
     },
-    /// Streams or consumer could not be set up.
+    /// Streams could not be set up.
     #[error(transparent)]
-    Setup(#[from] nats::SetupError),
+    Setup(#[from] moat_queue::SetupError),
+    /// The dispatcher could not start.
+    #[error(transparent)]
+    Dispatch(#[from] moat_queue::dispatch::DispatchError),
     /// containerd cannot be used.
     #[error(transparent)]
     Sandbox(#[from] sandbox::SandboxError),
@@ -83,9 +87,12 @@ pub async fn run(
             message: e.to_string(),
         })?;
     let js = async_nats::jetstream::new(client.clone());
-    nats::ensure_streams(&js, config.max_queued_per_tenant).await?;
-    let consumer =
-        nats::runs_consumer(&js, &config.consumer, config.max_deliver, config.ack_wait()).await?;
+    moat_queue::ensure_streams(
+        &js,
+        moat_queue::streams::all_streams(&config.queue_limits()),
+    )
+    .await?;
+    remove_legacy_consumer(&js).await;
 
     let sandboxes = Sandboxes::connect(config.sandbox()).await?;
     let swept = sandboxes.sweep().await?;
@@ -114,17 +121,17 @@ pub async fn run(
         max_deliver: config.max_deliver,
         ack_wait: config.ack_wait(),
     };
-    let dead = tokio::spawn(worker::dead_letters(
+    let dead = tokio::spawn(dead_letters::run(
         worker.clone(),
         client.clone(),
-        config.consumer.clone(),
         shutdown.clone(),
     ));
+    let dispatcher = moat_queue::Dispatcher::start(worker.js.clone(), config.dispatch()).await?;
     metrics.ops.set_ready(true);
     tracing::info!(slots = config.slots(), nats = %config.nats_url, "launcher ready");
     worker::consume(
         worker,
-        consumer,
+        dispatcher,
         config.slots(),
         Duration::from_millis(config.drain_ms),
         shutdown.clone(),
@@ -132,7 +139,18 @@ pub async fn run(
     .await;
     metrics.ops.set_ready(false);
     let _ = dead.await;
-    let _ = client.flush().await;
+    // Bounded: with NATS gone a flush would wait for a reconnect forever.
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
     let _ = server.await;
     Ok(())
+}
+
+/// Earlier releases had one FIFO consumer, `launcher`, on all of RUNS; on a
+/// work-queue stream it would overlap every per-client consumer, so it goes.
+async fn remove_legacy_consumer(js: &async_nats::jetstream::Context) {
+    if let Ok(stream) = js.get_stream(moat_queue::subjects::RUNS).await {
+        if stream.delete_consumer("launcher").await.is_ok() {
+            tracing::info!("removed the legacy FIFO consumer `launcher`");
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
 
 use crate::frames::Violation;
 
@@ -25,6 +25,8 @@ pub struct Metrics {
     pub queue_lag_seconds: HistogramVec,
     /// Runner output refused, by reason.
     pub frames_rejected: IntCounterVec,
+    /// Queued messages that could not be run (undecodable, newer version).
+    pub unusable: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -70,10 +72,10 @@ impl Metrics {
             HistogramVec::new(
                 HistogramOpts::new(
                     "queue_lag_seconds",
-                    "Time from submission to the sandbox starting, by attempt kind",
+                    "Time from submission to the sandbox starting, by attempt kind and plan",
                 )
                 .buckets(LATENCY_BUCKETS.to_vec()),
-                &["attempt"],
+                &["attempt", "plan"],
             )
             .expect("metric"),
         );
@@ -84,8 +86,16 @@ impl Metrics {
             )
             .expect("metric"),
         );
+        let unusable = ops.register(
+            IntCounter::new(
+                "unusable_runs_total",
+                "Queued messages that could not be run (undecodable, newer version), recorded failed",
+            )
+            .expect("metric"),
+        );
         Arc::new(Self {
             ops,
+            unusable,
             runs,
             sandbox_seconds,
             run_seconds,

@@ -1,24 +1,23 @@
-//! The launcher's work: pull a run when a slot is free, run it in a sandbox,
-//! publish its events and files, publish its final record, and only then
-//! acknowledge it.
+//! The launcher's work: take a run from the fair dispatcher when a slot is
+//! free, run it in a sandbox, publish its events and files, publish its
+//! final record, and only then acknowledge it.
 //!
 //! Nothing is lost when a launcher dies mid-run: the unacknowledged message
 //! is redelivered (to any launcher) after the ack wait and runs again as the
 //! next attempt. Running jobs send progress acks so a long run is not
 //! redelivered while it is alive. A run that keeps failing for
 //! infrastructure reasons is given up after `max_deliver` attempts with a
-//! `failed` record; if the last attempt's launcher died, the server's
-//! max-deliveries advisory reaches a dead-letter task here, which writes the
-//! `failed` record and removes the message.
+//! `failed` record ([`crate::dead_letters`] covers the last attempt dying
+//! with its launcher). A message this launcher cannot use (it does not
+//! decode, or speaks a newer version) is recorded `failed` with the reason,
+//! never dropped silently.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
-use futures::StreamExt;
-use moat_wire::{
-    subjects, EventBody, FileRef, Outcome, ResultFrame, RunRecord, RunRequest, ScriptError,
-};
+use async_nats::jetstream::{self, AckKind};
+use moat_queue::{subjects, Delivery, Dispatcher, Disposition, Plan};
+use moat_wire::{EventBody, FileRef, Outcome, ResultFrame, RunRecord, RunRequest, ScriptError};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -45,15 +44,16 @@ pub struct Worker {
     pub settings: RunSettings,
     /// Deliveries before giving up.
     pub max_deliver: i64,
-    /// The consumer's ack wait (progress acks go out well inside it).
+    /// The consumers' ack wait (progress acks go out well inside it).
     pub ack_wait: Duration,
 }
 
-/// Pulls and runs jobs until `shutdown`, then drains: running jobs get
-/// `drain` to finish, after which they are stopped and sent back to the queue.
+/// Takes runs from `dispatcher` while a slot is free until `shutdown`, then
+/// drains: running jobs get `drain` to finish, after which they are stopped
+/// and handed back to the queue.
 pub async fn consume(
     worker: Worker,
-    consumer: PullConsumer,
+    mut dispatcher: Dispatcher,
     slots: usize,
     drain: Duration,
     shutdown: CancellationToken,
@@ -66,28 +66,14 @@ pub async fn consume(
             () = shutdown.cancelled() => break,
             permit = semaphore.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
         };
-        // One message per free slot: a launcher never holds work it cannot start.
-        let fetched = tokio::select! {
-            () = shutdown.cancelled() => break,
-            batch = consumer.fetch().max_messages(1).expires(Duration::from_secs(1)).messages() => batch,
+        // Not raced against shutdown: `next` watches it itself and never
+        // drops a message it has been handed.
+        let Some(delivery) = dispatcher.next(&shutdown).await else {
+            break;
         };
-        let mut batch = match fetched {
-            Ok(batch) => batch,
-            Err(e) => {
-                tracing::warn!(error = %e, "fetching runs");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        match batch.next().await {
-            Some(Ok(msg)) => {
-                let worker = worker.clone();
-                let cancel = stop_jobs.child_token();
-                tracker.spawn(async move { worker.handle(msg, permit, cancel).await });
-            }
-            Some(Err(e)) => tracing::warn!(error = %e, "receiving a run"),
-            None => {}
-        }
+        let worker = worker.clone();
+        let cancel = stop_jobs.child_token();
+        tracker.spawn(async move { worker.handle(delivery, permit, cancel).await });
     }
     tracker.close();
     if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
@@ -113,92 +99,209 @@ impl Drop for Busy {
     }
 }
 
+/// Aborts the task when dropped, so a progress-ack loop never outlives its
+/// job, even one whose handler panicked.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The run a message is about, as far as it could be read.
+#[derive(Debug, Clone)]
+pub struct RunRef {
+    /// The run id.
+    pub id: String,
+    /// Its tenant (`anon` for anonymous clients).
+    pub tenant: String,
+    /// When it was submitted, Unix ms (0 if unknown).
+    pub submitted_ms: u64,
+}
+
+impl RunRef {
+    fn of(request: &RunRequest) -> Self {
+        Self {
+            id: request.id.clone(),
+            tenant: request.tenant.clone(),
+            submitted_ms: request.submitted_ms,
+        }
+    }
+}
+
+/// A message this launcher cannot run, and what it could still learn of it.
+#[derive(Debug)]
+pub struct Unusable {
+    /// The run, if its id and tenant could be found (payload, else the
+    /// message id header and the subject).
+    pub run: Option<RunRef>,
+    /// Why it cannot be run.
+    pub reason: String,
+}
+
+/// The tenant anonymous runs are recorded under.
+pub const ANONYMOUS_TENANT: &str = "anon";
+
+/// Reads a run request, accepting fields it does not know (a newer edge may
+/// add some) but no newer protocol version.
+pub fn decode(subject: &str, msg_id: Option<&str>, payload: &[u8]) -> Result<RunRequest, Unusable> {
+    let fallback = || {
+        let id = msg_id.filter(|id| moat_wire::valid_token(id))?;
+        let tenant = match subjects::client_of(subject)? {
+            (Plan::Tenant, tenant) => tenant,
+            (Plan::Anonymous, _) => ANONYMOUS_TENANT,
+        };
+        Some(RunRef {
+            id: id.to_owned(),
+            tenant: tenant.to_owned(),
+            submitted_ms: 0,
+        })
+    };
+    let request: RunRequest = serde_json::from_slice(payload).map_err(|e| Unusable {
+        run: fallback(),
+        reason: format!("the run request cannot be read: {e}"),
+    })?;
+    if !moat_wire::valid_token(&request.id) || !moat_wire::valid_token(&request.tenant) {
+        return Err(Unusable {
+            run: fallback(),
+            reason: "the run request has an invalid id or tenant".into(),
+        });
+    }
+    if request.v > moat_wire::PROTOCOL_VERSION {
+        return Err(Unusable {
+            run: Some(RunRef::of(&request)),
+            reason: format!(
+                "the run request is version {}; this launcher speaks version {}",
+                request.v,
+                moat_wire::PROTOCOL_VERSION
+            ),
+        });
+    }
+    Ok(request)
+}
+
+/// Why running a job failed, and what that means for it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct RunFailure {
+    /// Retry, give up, or hand back.
+    pub disposition: Disposition,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl RunFailure {
+    fn retry(message: impl Into<String>) -> Self {
+        Self {
+            disposition: Disposition::Retry,
+            message: message.into(),
+        }
+    }
+}
+
 impl Worker {
     async fn handle(
         self,
-        msg: jetstream::Message,
+        delivery: Delivery,
         permit: OwnedSemaphorePermit,
         cancel: CancellationToken,
     ) {
         let _permit = permit;
         let _busy = Busy::new(&self.metrics);
+        let msg = &delivery.message;
         let attempt = msg.info().map(|i| i.delivered).unwrap_or(1).max(1) as u32;
-        let request: RunRequest = match serde_json::from_slice(&msg.payload) {
+        let msg_id = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_owned());
+        let request = match decode(&msg.subject, msg_id.as_deref(), &msg.payload) {
             Ok(r) => r,
-            Err(e) => {
-                // Not ours to run and never will be: drop it for good.
-                tracing::warn!(subject = %msg.subject, error = %e, "malformed run request");
+            Err(unusable) => {
+                self.metrics.unusable.inc();
+                match &unusable.run {
+                    Some(run) => {
+                        tracing::warn!(run = %run.id, reason = %unusable.reason, "recording an unusable run as failed");
+                        self.fail(run, attempt, Outcome::Failed, &unusable.reason)
+                            .await;
+                    }
+                    None => {
+                        tracing::error!(subject = %msg.subject, reason = %unusable.reason, "a run request with no usable id; removed")
+                    }
+                }
                 let _ = msg.ack_with(AckKind::Term).await;
+                delivery.wake_client(&self.js.client()).await;
                 return;
             }
         };
-        if !subjects::valid_token(&request.id) || !subjects::valid_token(&request.tenant) {
-            tracing::warn!(run = %request.id, "run request with an invalid id or tenant");
-            let _ = msg.ack_with(AckKind::Term).await;
-            return;
-        }
+        let run = RunRef::of(&request);
         if let Err(e) = request.job.validate() {
-            let error = ScriptError::new("InvalidJob", e.to_string());
-            let result = launcher_result(Outcome::InvalidJob, error, 0);
-            let mut events = EventPublisher::new(self.js.clone(), &request.id, attempt);
-            let _ = events.publish(EventBody::Result(result.clone())).await;
-            let record = self.record(&request, attempt, &result, 0, &events, 0, Vec::new());
-            let _ = self.publish_record(&record).await;
+            self.fail(&run, attempt, Outcome::InvalidJob, &e.to_string())
+                .await;
             let _ = msg.ack_with(AckKind::Term).await;
+            delivery.wake_client(&self.js.client()).await;
             return;
         }
 
         // Progress acks keep a long run from being redelivered while alive.
-        let msg = Arc::new(msg);
-        let heartbeat = {
+        let _heartbeat = {
             let msg = msg.clone();
             let every = self.ack_wait / 3;
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
                     let _ = msg.ack_with(AckKind::Progress).await;
                 }
-            })
+            }))
         };
-        let outcome = self.execute(&request, attempt, &cancel).await;
-        heartbeat.abort();
+        let plan = delivery.client.0;
+        let outcome = self.execute(&request, plan, attempt, &cancel).await;
+        drop(_heartbeat);
 
         match outcome {
-            Ok(Executed::Done) => {
+            Ok(()) => {
                 if let Err(e) = msg.double_ack().await {
-                    tracing::warn!(run = %request.id, error = %e, "ack after the final record");
+                    tracing::warn!(run = %run.id, error = %e, "ack after the final record");
                 }
             }
-            Ok(Executed::Cancelled) => {
+            Err(f) if f.disposition == Disposition::Cancelled => {
                 let _ = msg.ack_with(AckKind::Nak(None)).await;
             }
-            Err(e) if i64::from(attempt) >= self.max_deliver => {
-                tracing::error!(run = %request.id, attempt, error = %e, "giving up on run");
-                self.give_up(&request, attempt, &e).await;
+            Err(f)
+                if f.disposition == Disposition::Permanent
+                    || i64::from(attempt) >= self.max_deliver =>
+            {
+                tracing::error!(run = %run.id, attempt, error = %f, "giving up on run");
+                let why = format!("the run could not be completed after {attempt} attempts: {f}");
+                self.fail(&run, attempt, Outcome::Failed, &why).await;
                 let _ = msg.ack_with(AckKind::Term).await;
             }
-            Err(e) => {
-                tracing::warn!(run = %request.id, attempt, error = %e, "run failed; it will be retried");
+            Err(f) => {
+                tracing::warn!(run = %run.id, attempt, error = %f, "run failed; it will be retried");
                 let _ = msg
                     .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
                     .await;
             }
         }
+        // The client may have more queued, and now has room under its cap.
+        delivery.wake_client(&self.js.client()).await;
     }
 
     /// Runs the job and publishes everything about it.
     async fn execute(
         &self,
         request: &RunRequest,
+        plan: Plan,
         attempt: u32,
         cancel: &CancellationToken,
-    ) -> Result<Executed, String> {
+    ) -> Result<(), RunFailure> {
         let started_ms = moat_wire::run::now_ms();
         let queued = started_ms.saturating_sub(request.submitted_ms);
         let kind = if attempt == 1 { "first" } else { "retry" };
         self.metrics
             .queue_lag_seconds
-            .with_label_values(&[kind])
+            .with_label_values(&[kind, plan.token()])
             .observe(queued as f64 / 1000.0);
 
         let (tx, mut rx) = mpsc::unbounded_channel::<Accepted>();
@@ -226,12 +329,12 @@ impl Worker {
                         media_type,
                         data,
                     } => {
-                        let key = format!("{}/{attempt}/{name}", request.id);
+                        let key = moat_store::file_key(&request.id, attempt, &name);
                         let size = data.len() as u64;
                         self.store
                             .put(&key, data.into(), &media_type)
                             .await
-                            .map_err(|e| format!("storing {key}: {e}"))?;
+                            .map_err(|e| RunFailure::retry(format!("storing {key}: {e}")))?;
                         let file = FileRef {
                             name,
                             media_type,
@@ -242,16 +345,22 @@ impl Worker {
                     }
                     Accepted::Result(_) => continue,
                 };
-                events.publish(body).await.map_err(|e| e.to_string())?;
+                events
+                    .publish(body)
+                    .await
+                    .map_err(|e| RunFailure::retry(e.to_string()))?;
             }
-            Ok::<_, String>((files, log_bytes))
+            Ok::<_, RunFailure>((files, log_bytes))
         };
         let (report, published) = tokio::join!(run, publish);
-        let report = report.map_err(|e| e.to_string())?;
+        let report = report.map_err(|e| RunFailure::retry(e.to_string()))?;
         let (files, log_bytes) = published?;
         self.observe(&report, began.elapsed());
         if report.cancelled {
-            return Ok(Executed::Cancelled);
+            return Err(RunFailure {
+                disposition: Disposition::Cancelled,
+                message: "the launcher is stopping".into(),
+            });
         }
         if !report.stderr.is_empty() {
             tracing::info!(run = %request.id, stderr = %report.stderr, "runner stderr");
@@ -259,9 +368,9 @@ impl Worker {
         events
             .publish(EventBody::Result(report.result.clone()))
             .await
-            .map_err(|e| e.to_string())?;
-        let record = self.record(
-            request,
+            .map_err(|e| RunFailure::retry(e.to_string()))?;
+        let record = record(
+            &RunRef::of(request),
             attempt,
             &report.result,
             queued,
@@ -269,8 +378,9 @@ impl Worker {
             log_bytes,
             files,
         );
-        self.publish_record(&record).await?;
-        Ok(Executed::Done)
+        self.publish_record(&record)
+            .await
+            .map_err(RunFailure::retry)
     }
 
     fn observe(&self, report: &RunReport, took: Duration) {
@@ -294,37 +404,6 @@ impl Worker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        request: &RunRequest,
-        attempt: u32,
-        result: &ResultFrame,
-        queued_ms: u64,
-        events: &EventPublisher,
-        log_bytes: u64,
-        files: Vec<FileRef>,
-    ) -> RunRecord {
-        RunRecord {
-            v: moat_wire::PROTOCOL_VERSION,
-            run: request.id.clone(),
-            tenant: request.tenant.clone(),
-            attempt,
-            outcome: result.outcome,
-            value: result.value.clone(),
-            error: result.error.clone(),
-            cpu_ms: result.cpu_ms,
-            wall_ms: result.wall_ms,
-            heap_peak_bytes: result.heap_peak_bytes,
-            queued_ms,
-            events: events.published(),
-            log_bytes,
-            files,
-            submitted_ms: request.submitted_ms,
-            finished_ms: moat_wire::run::now_ms(),
-        }
-    }
-
     async fn publish_record(&self, record: &RunRecord) -> Result<(), String> {
         let payload = serde_json::to_vec(record).expect("records serialise");
         let mut headers = async_nats::HeaderMap::new();
@@ -343,91 +422,117 @@ impl Worker {
         Ok(())
     }
 
-    /// Publishes a `failed` result event and record for a run given up on.
-    async fn give_up(&self, request: &RunRequest, attempt: u32, why: &str) {
-        let error = ScriptError::new(
-            "Failed",
-            format!("the run could not be completed after {attempt} attempts: {why}"),
-        );
-        let result = launcher_result(Outcome::Failed, error, 0);
-        let mut events = EventPublisher::new(self.js.clone(), &request.id, attempt);
+    /// Publishes a result event and a record with `outcome` (a launcher's
+    /// verdict: `failed` or `invalid_job`) and the reason, for a run that
+    /// will not be run (again).
+    pub async fn fail(&self, run: &RunRef, attempt: u32, outcome: Outcome, why: &str) {
+        let name = if outcome == Outcome::InvalidJob {
+            "InvalidJob"
+        } else {
+            "Failed"
+        };
+        let result = ResultFrame {
+            outcome,
+            value: None,
+            error: Some(ScriptError::new(name, why)),
+            cpu_ms: 0,
+            wall_ms: 0,
+            heap_peak_bytes: 0,
+        };
+        let mut events = EventPublisher::new(self.js.clone(), &run.id, attempt);
         if let Err(e) = events.publish(EventBody::Result(result.clone())).await {
-            tracing::error!(run = %request.id, error = %e, "publishing the failed event");
+            tracing::error!(run = %run.id, error = %e, "publishing the final event");
         }
-        let record = self.record(request, attempt, &result, 0, &events, 0, Vec::new());
+        let record = record(run, attempt, &result, 0, &events, 0, Vec::new());
         if let Err(e) = self.publish_record(&record).await {
-            tracing::error!(run = %request.id, error = %e, "publishing the failed record");
+            tracing::error!(run = %run.id, error = %e, "publishing the final record");
         }
         self.metrics
             .runs
-            .with_label_values(&[Outcome::Failed.as_str()])
+            .with_label_values(&[outcome.as_str()])
             .inc();
     }
 }
 
-/// How a job's execution ended, when it did not fail.
-enum Executed {
-    /// Everything was published; ack.
-    Done,
-    /// Stopped for shutdown; back to the queue.
-    Cancelled,
-}
-
-/// A result written by the launcher (no runner result to report).
-fn launcher_result(outcome: Outcome, error: ScriptError, wall_ms: u64) -> ResultFrame {
-    ResultFrame {
-        outcome,
-        value: None,
-        error: Some(error),
-        cpu_ms: 0,
-        wall_ms,
-        heap_peak_bytes: 0,
+/// The final record of one attempt.
+fn record(
+    run: &RunRef,
+    attempt: u32,
+    result: &ResultFrame,
+    queued_ms: u64,
+    events: &EventPublisher,
+    log_bytes: u64,
+    files: Vec<FileRef>,
+) -> RunRecord {
+    RunRecord {
+        v: moat_wire::PROTOCOL_VERSION,
+        run: run.id.clone(),
+        tenant: run.tenant.clone(),
+        attempt,
+        outcome: result.outcome,
+        value: result.value.clone(),
+        error: result.error.clone(),
+        cpu_ms: result.cpu_ms,
+        wall_ms: result.wall_ms,
+        heap_peak_bytes: result.heap_peak_bytes,
+        queued_ms,
+        events: events.published(),
+        log_bytes,
+        files,
+        submitted_ms: run.submitted_ms,
+        finished_ms: moat_wire::run::now_ms(),
     }
 }
 
-/// Handles the server's max-deliveries advisories for the runs consumer: the
-/// run's last attempt died with its launcher, so nobody else will report it.
-/// A queue group makes exactly one launcher handle each advisory.
-pub async fn dead_letters(
-    worker: Worker,
-    client: async_nats::Client,
-    consumer: String,
-    shutdown: CancellationToken,
-) -> Result<(), async_nats::SubscribeError> {
-    let subject = format!(
-        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{consumer}",
-        subjects::RUNS
-    );
-    let mut advisories = client
-        .queue_subscribe(subject, "moat-dead-letters".into())
-        .await?;
-    loop {
-        let advisory = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            a = advisories.next() => match a { Some(a) => a, None => return Ok(()) },
-        };
-        let seq = serde_json::from_slice::<serde_json::Value>(&advisory.payload)
-            .ok()
-            .and_then(|v| v["stream_seq"].as_u64());
-        let Some(seq) = seq else { continue };
-        let Ok(stream) = worker.js.get_stream(subjects::RUNS).await else {
-            continue;
-        };
-        let Ok(raw) = stream.get_raw_message(seq).await else {
-            continue;
-        };
-        if let Ok(request) = serde_json::from_slice::<RunRequest>(&raw.payload) {
-            let attempts = worker.max_deliver as u32;
-            worker
-                .give_up(
-                    &request,
-                    attempts,
-                    "its launcher stopped during the last attempt",
-                )
-                .await;
-        }
-        if let Err(e) = stream.delete_message(seq).await {
-            tracing::warn!(seq, error = %e, "removing a dead-lettered run");
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_cannot_be_run_still_names_its_run() {
+        let good =
+            serde_json::to_vec(&RunRequest::new("r1", "acme", moat_wire::Job::new("1"))).unwrap();
+        assert_eq!(
+            decode("runs.submit.tenant.acme", Some("r1"), &good)
+                .unwrap()
+                .id,
+            "r1"
+        );
+        // Garbage: the id comes from the message id, the tenant from the subject.
+        let e = decode("runs.submit.tenant.acme", Some("r2"), b"{not json").unwrap_err();
+        let run = e.run.unwrap();
+        assert_eq!((run.id.as_str(), run.tenant.as_str()), ("r2", "acme"));
+        assert!(e.reason.contains("cannot be read"), "{}", e.reason);
+        let e = decode("runs.submit.anon.4-127-0-0-1", Some("r3"), b"[]").unwrap_err();
+        assert_eq!(e.run.unwrap().tenant, "anon");
+        // No usable id at all: nothing to record against.
+        assert!(decode("runs.submit.tenant.acme", None, b"x")
+            .unwrap_err()
+            .run
+            .is_none());
+        assert!(decode("runs.submit.tenant.acme", Some("a.b"), b"x")
+            .unwrap_err()
+            .run
+            .is_none());
+        // A newer version is refused with the reason, not guessed at.
+        let mut newer = RunRequest::new("r4", "acme", moat_wire::Job::new("1"));
+        newer.v = moat_wire::PROTOCOL_VERSION + 1;
+        let e = decode(
+            "runs.submit.tenant.acme",
+            None,
+            &serde_json::to_vec(&newer).unwrap(),
+        )
+        .unwrap_err();
+        assert!(e.reason.contains("version 2"), "{}", e.reason);
+        assert_eq!(e.run.unwrap().id, "r4");
+        // Unknown fields are fine (a newer edge added one).
+        let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+        v["priority"] = "high".into();
+        assert!(decode(
+            "runs.submit.tenant.acme",
+            None,
+            &serde_json::to_vec(&v).unwrap()
+        )
+        .is_ok());
     }
 }

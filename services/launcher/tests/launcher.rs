@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
+use moat_queue::subjects;
+use moat_queue::ClientKey;
 use moat_testkit::{free_port, root, Containerd, Nats};
-use moat_wire::{subjects, Event, EventBody, Job, Outcome, RunRecord, RunRequest};
+use moat_wire::{Event, EventBody, Job, Outcome, RunRecord, RunRequest};
 
 /// One `moat-launcher` process, killed on drop.
 struct Launcher {
@@ -130,16 +132,7 @@ impl Client {
         let mut job = Job::new(code);
         job.timeout_ms = timeout_ms;
         let req = RunRequest::new(&id, tenant, job);
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", id.as_str());
-        self.js
-            .publish_with_headers(
-                subjects::submit(tenant),
-                headers,
-                serde_json::to_vec(&req).unwrap().into(),
-            )
-            .await
-            .unwrap()
+        moat_queue::submit(&self.js, &ClientKey::Tenant(tenant.into()), &req)
             .await
             .unwrap();
         id
@@ -428,5 +421,146 @@ async fn a_log_flood_is_paced_but_nothing_is_lost() {
         t.elapsed() >= Duration::from_secs(4),
         "published in {:?}",
         t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_launcher_cannot_read_is_recorded_failed_not_dropped() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let _launcher = Launcher::start(&nats, &ctr, files.path(), 1, 30_000);
+    let client = Client::connect(&nats).await;
+    // What a broken (or much newer) edge might publish: not a run request.
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", id.as_str());
+    client
+        .js
+        .publish_with_headers(
+            subjects::submit(moat_queue::Plan::Tenant, "garbled"),
+            headers,
+            r#"{"v":1,"id":7}"#.into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    client
+        .js
+        .client()
+        .publish(
+            subjects::wake(moat_queue::Plan::Tenant, "garbled"),
+            "".into(),
+        )
+        .await
+        .unwrap();
+    let records = client.records("garbled", 1, Duration::from_secs(30)).await;
+    let record = &records[&id];
+    assert_eq!(record.outcome, Outcome::Failed, "{record:?}");
+    let message = &record.error.as_ref().unwrap().message;
+    assert!(message.contains("cannot be read"), "{message}");
+    // Its subscribers see the same ending, and the queue no longer holds it.
+    let events = client.events(&id, Duration::from_secs(5)).await;
+    assert!(
+        matches!(&events.last().unwrap().body, EventBody::Result(r) if r.outcome == Outcome::Failed)
+    );
+    let mut runs = client.js.get_stream(subjects::RUNS).await.unwrap();
+    assert_eq!(runs.info().await.unwrap().state.messages, 0);
+    let metrics = http_get(&_launcher.metrics, "/metrics").unwrap();
+    assert!(
+        metrics.contains("moat_launcher_unusable_runs_total 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlogs_do_not_hold_back_a_polite_tenant_or_a_fresh_anonymous_client() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let _launcher = Launcher::start(&nats, &ctr, files.path(), 2, 30_000);
+    let client = Client::connect(&nats).await;
+    let slow = "await new Promise(r => setTimeout(r, 1000)); export default 'slow';";
+    let submit = |key: ClientKey, code: &'static str| {
+        let js = client.js.clone();
+        async move {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let tenant = match &key {
+                ClientKey::Tenant(t) => t.clone(),
+                ClientKey::Anonymous(_) => "anon".to_owned(),
+            };
+            let req = RunRequest::new(&id, tenant, Job::new(code));
+            moat_queue::submit(&js, &key, &req).await.unwrap();
+            id
+        }
+    };
+    // Ten anonymous addresses with three runs each, and one tenant with 20:
+    // 50 runs of a second each ahead of the two newcomers, on two slots.
+    for n in 0..10u8 {
+        let ip = std::net::IpAddr::from([127, 0, 1, n]);
+        for _ in 0..3 {
+            submit(ClientKey::Anonymous(ip), slow).await;
+        }
+    }
+    for _ in 0..20 {
+        submit(ClientKey::Tenant("flood".into()), slow).await;
+    }
+    let polite = submit(
+        ClientKey::Tenant("polite".into()),
+        "export default 'polite';",
+    )
+    .await;
+    let fresh = submit(
+        ClientKey::Anonymous(std::net::IpAddr::from([127, 0, 2, 1])),
+        "export default 'fresh';",
+    )
+    .await;
+    let t = Instant::now();
+    let polite_record = client.records("polite", 1, Duration::from_secs(60)).await;
+    let polite_took = t.elapsed();
+    let anon = client
+        .read(
+            subjects::RUN_RESULTS,
+            subjects::done("anon"),
+            Duration::from_secs(60),
+            |r: &[RunRecord]| r.iter().any(|r| r.run == fresh),
+        )
+        .await;
+    let fresh_took = t.elapsed();
+    assert_eq!(
+        polite_record[&polite].value,
+        Some(serde_json::json!("polite"))
+    );
+    assert!(anon
+        .iter()
+        .any(|r| r.run == fresh && r.outcome == Outcome::Ok));
+    // Each newcomer waits for about one run per slot, not for the backlog
+    // (50 s of work on two slots). Loose bounds: a cold sandbox is ~0.3 s here.
+    assert!(
+        polite_took < Duration::from_secs(10),
+        "the polite tenant waited {polite_took:?}"
+    );
+    assert!(
+        fresh_took < Duration::from_secs(12),
+        "the fresh anonymous client waited {fresh_took:?}"
+    );
+    // Anonymous work never held both slots (its share is one of two): no
+    // two anonymous runs overlapped, while the tenant flood ran beside them.
+    let spans: Vec<(u64, u64)> = anon
+        .iter()
+        .filter(|r| r.value == Some(serde_json::json!("slow")))
+        .map(|r| (r.finished_ms - r.wall_ms, r.finished_ms))
+        .collect();
+    assert!(spans.len() >= 2, "{anon:?}");
+    for (i, a) in spans.iter().enumerate() {
+        for b in &spans[i + 1..] {
+            let overlap = a.1.min(b.1).saturating_sub(a.0.max(b.0));
+            assert!(
+                overlap < 300,
+                "two anonymous runs overlapped by {overlap} ms: {spans:?}"
+            );
+        }
+    }
+    let flood = client.records("flood", 1, Duration::from_secs(10)).await;
+    assert!(
+        !flood.is_empty(),
+        "tenants found capacity during the anonymous flood"
     );
 }

@@ -44,6 +44,32 @@ pub fn shutdown_on_signals(what: &'static str) -> CancellationToken {
     shutdown
 }
 
+/// Runs `service` to its end, but no longer than `limit` once `shutdown` is
+/// cancelled: `None` means it overran (a dependency that is gone can leave a
+/// flush or a drain waiting forever), and the caller exits anyway. A service
+/// told to stop always stops.
+pub async fn bounded_stop<T>(
+    service: impl std::future::Future<Output = T>,
+    shutdown: CancellationToken,
+    limit: std::time::Duration,
+) -> Option<T> {
+    tokio::pin!(service);
+    tokio::select! {
+        out = &mut service => return Some(out),
+        () = shutdown.cancelled() => {}
+    }
+    match tokio::time::timeout(limit, service).await {
+        Ok(out) => Some(out),
+        Err(_) => {
+            tracing::error!(
+                limit_ms = limit.as_millis() as u64,
+                "did not stop in time; exiting anyway"
+            );
+            None
+        }
+    }
+}
+
 /// What `/metrics` and `/healthz` report.
 pub trait Health: Send + Sync + 'static {
     /// The Prometheus text exposition.
@@ -156,6 +182,25 @@ pub async fn serve<H: Health>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_service_that_hangs_on_the_way_out_is_cut_off() {
+        let shutdown = CancellationToken::new();
+        let stuck = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.cancelled().await;
+                std::future::pending::<()>().await
+            }
+        };
+        shutdown.cancel();
+        let limit = std::time::Duration::from_secs(3);
+        let started = tokio::time::Instant::now();
+        assert_eq!(bounded_stop(stuck, shutdown.clone(), limit).await, None);
+        assert_eq!(started.elapsed(), limit);
+        // A service that finishes is not cut off.
+        assert_eq!(bounded_stop(async { 7 }, shutdown, limit).await, Some(7));
+    }
 
     struct Fake(AtomicBool);
     impl Health for Fake {

@@ -16,7 +16,7 @@ pub struct Config {
     #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     /// Database URL: `sqlite://PATH?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, env = "MOAT_DATABASE_URL", default_value = crate::db::DEFAULT_URL)]
+    #[arg(long, env = "MOAT_DATABASE_URL", default_value = moat_db::DEFAULT_URL)]
     pub database_url: String,
     /// Address for /metrics and /healthz.
     #[arg(long, env = "MOAT_METRICS_ADDR", default_value = "127.0.0.1:9102")]
@@ -57,7 +57,7 @@ impl Config {
             ("--events-consumer", &self.events_consumer),
             ("--results-consumer", &self.results_consumer),
         ] {
-            if !moat_wire::subjects::valid_token(name) {
+            if !moat_wire::valid_token(name) {
                 return bad(format!("{flag} {name:?} must be 1 to 64 of [A-Za-z0-9_-]"));
             }
         }

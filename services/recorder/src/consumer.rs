@@ -2,7 +2,7 @@
 //! durable pull consumer to each, and turn messages into database writes.
 //!
 //! Each batch of ready messages is decoded, written in one transaction
-//! ([`crate::db::apply_event`], [`crate::db::apply_record`]) and acknowledged
+//! ([`moat_db::apply_event`], [`moat_db::apply_record`]) and acknowledged
 //! only after the commit. A restart between commit and ack redelivers the
 //! batch, which the idempotent writes absorb; a crash before the commit loses
 //! nothing, since nothing was acknowledged. A batch whose transaction fails
@@ -11,20 +11,21 @@
 //! A message that is not a valid event or record is logged and terminated:
 //! retrying cannot fix it.
 //!
-//! This module does not create streams: the launcher owns their definitions
-//! (`moat_launcher::nats::ensure_streams`), and a second copy here could only
-//! drift from them. The recorder waits until they exist.
+//! This module does not create streams: their one definition is in
+//! `moat_queue::streams` and the launchers create them at start. The
+//! recorder waits until they exist.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, AckKind, Message};
 use futures::StreamExt;
-use moat_wire::{subjects, Event, RunRecord, PROTOCOL_VERSION};
+use moat_db::{self as db, Applied, DbError};
+use moat_queue::subjects;
+use moat_wire::{Event, RunRecord, PROTOCOL_VERSION};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{self, Applied, DbError};
 use crate::metrics::Metrics;
 
 /// Which stream a consumer reads.

@@ -1,25 +1,24 @@
 //! moat's recorder: the memory of the system. It reads every run's events
 //! (RUN_EVENTS) and final records (RUN_RESULTS) through durable JetStream
 //! consumers and writes them to the database: run status, outcome, timings
-//! and sizes, a bounded log excerpt, files, and per-tenant daily usage. The
-//! edge reads what it writes through the same [`db`] module.
+//! and sizes, a bounded log excerpt, files, and per-tenant daily usage,
+//! through [`moat_db`], the database layer the edge reads with.
 //!
 //! It never runs code, publishes nothing, and does not create the streams
 //! (the launcher owns their definitions; the recorder waits for them).
 //! Restarting it mid-stream loses and duplicates nothing: messages are
 //! acknowledged only after their transaction commits, and every write is
-//! idempotent (see [`db::write`]).
+//! idempotent (see [`moat_db::write`]).
 //!
 //! - [`config`]: flags and validation;
-//! - [`db`]: entities, migrations, the recorder's writes, the edge's queries;
 //! - [`consumer`]: streams, durable consumers, batches, acks;
 //! - [`metrics`]: `/metrics` and `/healthz`.
 
 pub mod config;
 pub mod consumer;
-pub mod db;
 pub mod metrics;
 
+use moat_db as db;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -121,7 +120,8 @@ async fn consume_all(
     );
     tracker.wait().await;
     metrics.ops.set_ready(false);
-    let _ = client.flush().await;
+    // Bounded: with NATS gone a flush would wait for a reconnect forever.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await;
     db.close().await.map_err(db::DbError::from)?;
     tracing::info!("recorder stopped");
     Ok(())

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use moat_recorder::db::{self, entity::run_logs};
+use moat_db::{self as db, entity::run_logs};
 use moat_wire::{
     subjects, Event, EventBody, FileRef, LogFrame, LogLevel, Outcome, ResultFrame, RunRecord,
     PROTOCOL_VERSION,

@@ -14,9 +14,9 @@ pub const TIMEOUT_MS_RANGE: (u64, u64) = (1, 600_000);
 /// Smallest and largest JS heap a job may ask for, in MiB.
 pub const MEMORY_MB_RANGE: (u64, u64) = (8, 4096);
 
-/// One script to run, with the limits it runs under.
+/// One script to run, with the limits it runs under. Unknown fields are
+/// ignored (a newer edge may add some); every known one is validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Job {
     /// Protocol version; the runner refuses any other than [`PROTOCOL_VERSION`].
     pub v: u32,
@@ -82,6 +82,30 @@ impl Job {
     }
 }
 
+impl Job {
+    /// Reads a job the way the runner does, at the sandbox boundary: an
+    /// unknown field (top level or in `limits`) is refused, not ignored. The
+    /// launcher writes the runner's job itself from the fields it knows, so
+    /// only a job that did not come from it can have one.
+    pub fn from_slice_strict(bytes: &[u8]) -> Result<Job, String> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("the job is not valid JSON: {e}"))?;
+        let known = serde_json::to_value(Job::new("")).expect("jobs serialise");
+        let unknown = |v: &serde_json::Value, k: &serde_json::Value, at: &str| {
+            let (Some(v), Some(k)) = (v.as_object(), k.as_object()) else {
+                return Ok(());
+            };
+            match v.keys().find(|name| !k.contains_key(*name)) {
+                Some(name) => Err(format!("the job has an unknown field `{at}{name}`")),
+                None => Ok(()),
+            }
+        };
+        unknown(&value, &known, "")?;
+        unknown(&value["limits"], &known["limits"], "limits.")?;
+        serde_json::from_value(value).map_err(|e| format!("the job is not valid: {e}"))
+    }
+}
+
 /// A file or module name with no path parts: what users may name things.
 pub fn valid_filename(name: &str) -> bool {
     !name.is_empty()
@@ -105,7 +129,7 @@ pub fn filename_url_segment(name: &str) -> String {
 
 /// Caps on a run's output; reaching one ends the run with `output_limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct OutputLimits {
     /// Total bytes of log text.
     pub max_log_bytes: u64,
@@ -166,8 +190,18 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_and_bad_values_are_refused() {
-        assert!(serde_json::from_str::<Job>(r#"{"v":1,"code":"","env":{}}"#).is_err());
+    fn unknown_fields_are_ignored_and_bad_values_refused() {
+        let job: Job = serde_json::from_str(r#"{"v":1,"code":"","env":{"HOME":"/root"}}"#).unwrap();
+        assert_eq!(job, Job::new(""), "an unknown field changes nothing");
+        // ...except at the sandbox boundary, where the runner reads strictly.
+        let strict = Job::from_slice_strict(br#"{"v":1,"code":"","env":{}}"#).unwrap_err();
+        assert!(strict.contains("`env`"), "{strict}");
+        let strict = Job::from_slice_strict(br#"{"v":1,"code":"","limits":{"sneaky":1}}"#);
+        assert!(strict.unwrap_err().contains("`limits.sneaky`"));
+        assert_eq!(
+            Job::from_slice_strict(br#"{"v":1,"code":"1"}"#).unwrap(),
+            Job::new("1")
+        );
         let mut job = Job::new("");
         job.v = 2;
         assert_eq!(job.validate(), Err(JobError::Version(2)));

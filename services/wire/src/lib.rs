@@ -5,14 +5,15 @@
 //! This crate holds data shapes and their invariants only; it does no I/O.
 
 pub mod frames;
+pub mod ids;
 pub mod job;
 pub mod outcome;
 pub mod run;
-pub mod subjects;
 
 pub use frames::{
     DecodeError, FileFrame, Frame, LogFrame, LogLevel, ResultFrame, ScriptError, PROTOCOL_VERSION,
 };
+pub use ids::valid_token;
 pub use job::{Job, JobError, OutputLimits};
 pub use outcome::Outcome;
-pub use run::{Event, EventBody, FileLink, FileRef, RunRecord, RunRequest, RunView};
+pub use run::{Event, EventBody, FileLink, FileRef, RunRecord, RunRequest, RunStatus, RunView};

@@ -8,10 +8,10 @@ use crate::frames::{LogFrame, ResultFrame, ScriptError, PROTOCOL_VERSION};
 use crate::job::Job;
 use crate::outcome::Outcome;
 
-/// A run submitted on `runs.submit.<tenant>`; the message id is `id`, so a
-/// retried publish is deduplicated.
+/// A run submitted on `runs.submit.<plan>.<client>`; the message id is `id`,
+/// so a retried publish is deduplicated. Unknown fields are ignored, so an
+/// edge newer than a launcher (a rolling upgrade) still gets its runs run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// Protocol version.
     pub v: u32,
@@ -51,6 +51,9 @@ pub fn now_ms() -> u64 {
 /// `seq` (gapless from 1 within an attempt). The last event has `t: result`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// Protocol version (absent in events written before it was added: 1).
+    #[serde(default = "version_one")]
+    pub v: u32,
     /// The run id.
     pub run: String,
     /// Which delivery of the run (1, or more after a launcher died mid-run).
@@ -60,6 +63,47 @@ pub struct Event {
     /// The event itself.
     #[serde(flatten)]
     pub body: EventBody,
+}
+
+fn version_one() -> u32 {
+    1
+}
+
+/// Where a run stands, as the record and the API say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Accepted and waiting for a launcher.
+    Queued,
+    /// A launcher has started it (its first event was recorded).
+    Running,
+    /// Its final record was recorded.
+    Done,
+}
+
+impl RunStatus {
+    /// Every status.
+    pub const ALL: [RunStatus; 3] = [RunStatus::Queued, RunStatus::Running, RunStatus::Done];
+
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+        }
+    }
+
+    /// The status a stored name means.
+    pub fn parse(s: &str) -> Option<Self> {
+        RunStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What an event says.
@@ -132,8 +176,8 @@ pub struct RunRecord {
 pub struct RunView {
     /// The run id.
     pub id: String,
-    /// `queued`, `running` or `done`.
-    pub status: String,
+    /// Where the run stands.
+    pub status: RunStatus,
     /// The attempt the view describes.
     pub attempt: u32,
     /// How it ended.
@@ -169,7 +213,7 @@ pub struct RunView {
 impl RunView {
     /// The result, once the run is done.
     pub fn result(&self) -> Option<ResultFrame> {
-        if self.status != "done" {
+        if self.status != RunStatus::Done {
             return None;
         }
         Some(ResultFrame {
@@ -201,6 +245,7 @@ mod tests {
     #[test]
     fn events_carry_the_frame_fields_flat() {
         let event = Event {
+            v: PROTOCOL_VERSION,
             run: "r1".into(),
             attempt: 1,
             seq: 3,
@@ -213,7 +258,7 @@ mod tests {
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"run":"r1","attempt":1,"seq":3,"t":"log","level":"info","msg":"hi","ts_ms":5})
+            serde_json::json!({"v":1,"run":"r1","attempt":1,"seq":3,"t":"log","level":"info","msg":"hi","ts_ms":5})
         );
         assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
         let file = serde_json::to_value(EventBody::File(FileRef {
@@ -232,7 +277,7 @@ mod tests {
     fn run_views_have_the_api_shape() {
         let view = RunView {
             id: "r1".into(),
-            status: "done".into(),
+            status: RunStatus::Done,
             attempt: 1,
             outcome: Some(Outcome::Ok),
             value: None,
@@ -260,6 +305,7 @@ mod tests {
             }],
         };
         let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["status"], "done");
         assert_eq!(json["outcome"], "ok");
         assert_eq!(json["value"], serde_json::Value::Null);
         assert_eq!(
@@ -272,6 +318,27 @@ mod tests {
         );
         assert_eq!(serde_json::from_value::<RunView>(json).unwrap(), view);
         assert_eq!(view.result().unwrap().wall_ms, 2);
+    }
+
+    #[test]
+    fn receivers_accept_fields_they_do_not_know() {
+        // An edge or launcher from a later release may add fields.
+        let req: RunRequest = serde_json::from_str(
+            r#"{"v":1,"id":"abc","tenant":"t1","submitted_ms":5,"priority":"high",
+                "job":{"v":1,"code":"1","sandbox":"v8","limits":{"max_frames":5,"max_sockets":2}}}"#,
+        )
+        .unwrap();
+        assert_eq!((req.id.as_str(), req.job.limits.max_frames), ("abc", 5));
+        let event: Event = serde_json::from_str(
+            r#"{"run":"r1","attempt":1,"seq":1,"t":"log","level":"info","msg":"hi","ts_ms":1,"extra":true}"#,
+        )
+        .unwrap();
+        assert_eq!(event.v, 1, "events without a version are version 1");
+        for st in RunStatus::ALL {
+            assert_eq!(RunStatus::parse(st.as_str()), Some(st));
+            assert_eq!(serde_json::to_value(st).unwrap(), st.as_str());
+        }
+        assert_eq!(RunStatus::parse("lost"), None);
     }
 
     #[test]

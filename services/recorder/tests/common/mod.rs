@@ -1,38 +1,23 @@
 //! Test harnesses for the recorder: the real servers of `moat-testkit`, plus
-//! the launcher's stream definitions for RUN_EVENTS and RUN_RESULTS, which
-//! the tests create themselves (the recorder never does).
+//! RUN_EVENTS and RUN_RESULTS from their one definition in `moat-queue`,
+//! which the tests create themselves (the recorder never does).
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
-use moat_wire::subjects;
+use async_nats::jetstream;
 
 use moat_testkit::Postgres;
 
-/// RUN_EVENTS and RUN_RESULTS exactly as `moat_launcher::nats::ensure_streams`
-/// defines them.
+/// RUN_EVENTS and RUN_RESULTS as `moat_queue::streams` defines them.
 pub async fn create_streams(js: &jetstream::Context) {
-    js.create_stream(stream::Config {
-        name: subjects::RUN_EVENTS.into(),
-        subjects: vec![subjects::EVENTS_ALL.into()],
-        retention: stream::RetentionPolicy::Limits,
-        storage: stream::StorageType::File,
-        max_age: Duration::from_secs(3600),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    js.create_stream(stream::Config {
-        name: subjects::RUN_RESULTS.into(),
-        subjects: vec![subjects::DONE_ALL.into()],
-        retention: stream::RetentionPolicy::Limits,
-        storage: stream::StorageType::File,
-        max_age: Duration::from_secs(7 * 24 * 3600),
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
-    })
+    moat_queue::ensure_streams(
+        js,
+        vec![
+            moat_queue::streams::events_stream(),
+            moat_queue::streams::results_stream(),
+        ],
+    )
     .await
     .unwrap();
 }

@@ -1,6 +1,6 @@
 //! The tables, as sea-orm entities: one submodule per table, each a plain
 //! row type (`Model`) plus the generated `Entity`, `Column` and
-//! `ActiveModel`. The schema itself is created by [`super::migration`]; these
+//! `ActiveModel`. The schema itself is created by [`crate::migration`]; these
 //! types only describe it and hold no logic.
 //!
 //! Every number is `i64` (PostgreSQL `bigint`), every time Unix milliseconds,
@@ -21,7 +21,8 @@ pub mod runs {
         /// Who submitted it; empty until the edge's insert or the final
         /// record names it (events do not carry the tenant).
         pub tenant: String,
-        /// `queued` (the edge), `running` (first event), `done` (final record).
+        /// A [`moat_wire::RunStatus`] by name: `queued` (the edge), `running`
+        /// (first event), `done` (final record).
         pub status: String,
         /// The latest attempt seen; a later attempt's events and record win.
         pub attempt: i64,

@@ -4,13 +4,14 @@
 //! creation). Nothing here checks who is asking: the edge decides that, and
 //! answers 404 for a run of another tenant.
 
+use moat_wire::RunStatus;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
 
-use super::entity::{api_keys, files, run_logs, runs, usage};
-use super::{int, now_ms, sha256_hex, DbError};
+use crate::entity::{api_keys, files, run_logs, runs, usage};
+use crate::{int, now_ms, sha256_hex, DbError};
 
 /// A run as the edge shows it: the row, the current attempt's files and the
 /// current attempt's log excerpt in order.
@@ -31,7 +32,7 @@ pub struct NewRun {
     pub id: String,
     /// The tenant.
     pub tenant: String,
-    /// SHA-256 hex of the run token ([`super::sha256_hex`]).
+    /// SHA-256 hex of the run token ([`crate::sha256_hex`]).
     pub token_hash: Option<String>,
     /// Submission time, Unix milliseconds.
     pub submitted_ms: u64,
@@ -45,7 +46,7 @@ pub async fn insert_queued_run<C: ConnectionTrait>(c: &C, run: &NewRun) -> Resul
     let row = runs::ActiveModel {
         id: Set(run.id.clone()),
         tenant: Set(run.tenant.clone()),
-        status: Set("queued".into()),
+        status: Set(RunStatus::Queued.as_str().to_owned()),
         attempt: Set(0),
         outcome: Set(None),
         value: Set(None),
@@ -87,7 +88,7 @@ pub async fn insert_queued_run<C: ConnectionTrait>(c: &C, run: &NewRun) -> Resul
 pub async fn delete_queued_run<C: ConnectionTrait>(c: &C, id: &str) -> Result<bool, DbError> {
     let result = runs::Entity::delete_many()
         .filter(runs::Column::Id.eq(id))
-        .filter(runs::Column::Status.eq("queued"))
+        .filter(runs::Column::Status.eq(RunStatus::Queued.as_str()))
         .exec(c)
         .await?;
     Ok(result.rows_affected == 1)

@@ -1,11 +1,18 @@
-//! The database: entities, migrations and every query moat makes, shared by
-//! the recorder (which writes what NATS says) and the edge (which inserts
-//! queued runs, reads records and usage, and checks API keys).
+//! moat's database layer: entities, migrations and every query moat makes,
+//! shared by the recorder (which writes what NATS says), the edge (which
+//! inserts queued runs, reads records and usage, and checks API keys) and
+//! `moat keys`. It is its own crate so that those readers need not depend on
+//! the recorder service.
 //!
 //! SQLite (a file, the default for one machine) and PostgreSQL (by URL) run
-//! the same schema and the same queries; both are tested by one suite. This
-//! module does not talk to NATS and decides nothing about who may read what:
-//! it stores and answers.
+//! the same schema and the same queries; both are tested by one suite
+//! (`tests/storage.rs`). This crate does not talk to NATS and decides nothing
+//! about who may read what: it stores and answers.
+//!
+//! - [`entity`]: the tables as sea-orm entities;
+//! - [`migration`]: the schema's history;
+//! - [`write`]: the recorder's idempotent writes;
+//! - [`read`]: the edge's inserts and queries, API keys.
 //!
 //! | table | key | what |
 //! | --- | --- | --- |

@@ -21,14 +21,14 @@
 //!
 //! Not here: decoding or validating messages (the consumer does), and reads.
 
-use moat_wire::{Event, EventBody, FileRef, RunRecord};
+use moat_wire::{Event, EventBody, FileRef, RunRecord, RunStatus};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
 };
 
-use super::entity::{files, records_applied, run_logs, runs, usage};
-use super::{int, now_ms, DbError, EXCERPT_MAX_BYTES, EXCERPT_MAX_LINES};
+use crate::entity::{files, records_applied, run_logs, runs, usage};
+use crate::{int, now_ms, DbError, EXCERPT_MAX_BYTES, EXCERPT_MAX_LINES};
 
 /// What applying an event or a final record did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ async fn claim_run<C: ConnectionTrait>(c: &C, run: &str, attempt: i64) -> Result
     let row = runs::ActiveModel {
         id: Set(run.to_owned()),
         tenant: Set(String::new()),
-        status: Set("running".into()),
+        status: Set(RunStatus::Running.as_str().to_owned()),
         attempt: Set(attempt),
         outcome: Set(None),
         value: Set(None),
@@ -90,7 +90,10 @@ async fn load_run<C: ConnectionTrait>(c: &C, run: &str) -> Result<runs::Model, D
 /// excerpt (the older attempts' lines are deleted).
 async fn start_attempt<C: ConnectionTrait>(c: &C, run: &str, attempt: i64) -> Result<(), DbError> {
     runs::Entity::update_many()
-        .col_expr(runs::Column::Status, Expr::value("running"))
+        .col_expr(
+            runs::Column::Status,
+            Expr::value(RunStatus::Running.as_str()),
+        )
         .col_expr(runs::Column::Attempt, Expr::value(attempt))
         .col_expr(runs::Column::Outcome, Expr::value(Option::<String>::None))
         .col_expr(runs::Column::Value, Expr::value(Option::<String>::None))
@@ -166,11 +169,14 @@ pub async fn apply_event<C: ConnectionTrait>(c: &C, event: &Event) -> Result<App
     }
     if attempt > row.attempt {
         start_attempt(c, &event.run, attempt).await?;
-    } else if row.status == "queued" {
+    } else if row.status == RunStatus::Queued.as_str() {
         runs::Entity::update_many()
-            .col_expr(runs::Column::Status, Expr::value("running"))
+            .col_expr(
+                runs::Column::Status,
+                Expr::value(RunStatus::Running.as_str()),
+            )
             .filter(runs::Column::Id.eq(&event.run))
-            .filter(runs::Column::Status.eq("queued"))
+            .filter(runs::Column::Status.eq(RunStatus::Queued.as_str()))
             .exec(c)
             .await?;
     }
@@ -304,7 +310,7 @@ pub async fn apply_record<C: ConnectionTrait>(
             .map(|e| serde_json::to_string(e).expect("errors serialise"));
         runs::Entity::update_many()
             .col_expr(runs::Column::Tenant, Expr::value(record.tenant.clone()))
-            .col_expr(runs::Column::Status, Expr::value("done"))
+            .col_expr(runs::Column::Status, Expr::value(RunStatus::Done.as_str()))
             .col_expr(
                 runs::Column::Outcome,
                 Expr::value(Some(record.outcome.as_str().to_owned())),
@@ -357,7 +363,7 @@ pub async fn apply_record<C: ConnectionTrait>(
     add_usage(
         c,
         &record.tenant,
-        &super::day_of_ms(record.finished_ms),
+        &crate::day_of_ms(record.finished_ms),
         i64::from(first),
         int(record.cpu_ms),
         int(record.wall_ms),

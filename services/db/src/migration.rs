@@ -1,4 +1,4 @@
-//! The schema's history, applied at start by [`super::connect`] through
+//! The schema's history, applied at start by [`crate::connect`] through
 //! `sea-orm-migration` (its `seaql_migrations` table records what ran).
 //!
 //! Migrations are written out column by column rather than derived from the

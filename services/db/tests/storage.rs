@@ -13,7 +13,7 @@ macro_rules! storage_suite {
                 async fn $case() {
                     let dir = tempfile::tempdir().unwrap();
                     let url = crate::common::sqlite_url(dir.path());
-                    let db = moat_recorder::db::connect(&url).await.unwrap();
+                    let db = moat_db::connect(&url).await.unwrap();
                     crate::cases::$case(&db, &url).await;
                     db.close().await.unwrap();
                 }
@@ -24,7 +24,7 @@ macro_rules! storage_suite {
                 #[tokio::test]
                 async fn $case() {
                     let url = crate::common::fresh_database(moat_testkit::Postgres::shared()).await;
-                    let db = moat_recorder::db::connect(&url).await.unwrap();
+                    let db = moat_db::connect(&url).await.unwrap();
                     crate::cases::$case(&db, &url).await;
                     db.close().await.unwrap();
                 }
@@ -48,7 +48,7 @@ storage_suite!(
 );
 
 mod cases {
-    use moat_recorder::db::{self, Applied, NewRun};
+    use moat_db::{self as db, Applied, NewRun};
     use moat_wire::{
         Event, EventBody, FileRef, LogFrame, LogLevel, Outcome, ResultFrame, RunRecord,
         ScriptError, PROTOCOL_VERSION,
@@ -60,6 +60,7 @@ mod cases {
 
     fn log(run: &str, attempt: u32, seq: u64, msg: &str) -> Event {
         Event {
+            v: PROTOCOL_VERSION,
             run: run.into(),
             attempt,
             seq,
@@ -81,6 +82,7 @@ mod cases {
 
     fn file_event(run: &str, attempt: u32, seq: u64, f: FileRef) -> Event {
         Event {
+            v: PROTOCOL_VERSION,
             run: run.into(),
             attempt,
             seq,
@@ -90,6 +92,7 @@ mod cases {
 
     fn result_event(run: &str, attempt: u32, seq: u64) -> Event {
         Event {
+            v: PROTOCOL_VERSION,
             run: run.into(),
             attempt,
             seq,
