@@ -72,4 +72,9 @@ test: deps lint rootfs rootfs-probe
 # Benchmarks (criterion): runner start, hello module, CPU-bound script, vs node.
 bench: deps
     cargo build --release -p moat-runner
-    cargo bench -p moat-benches
+    cargo bench -p moat-benches --bench runner
+
+# A polite client's latency, quiet and under a flood, against a running `just up`
+# (MOAT_SERVER, MOAT_BENCH_RUNS, MOAT_BENCH_FLOOD_KEY: see benches/fairness.rs).
+bench-fair:
+    cargo bench -p moat-benches --bench fairness

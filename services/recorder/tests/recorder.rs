@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use moat_db::{self as db, entity::run_logs};
+use moat_queue::subjects;
 use moat_wire::{
-    subjects, Event, EventBody, FileRef, LogFrame, LogLevel, Outcome, ResultFrame, RunRecord,
+    Event, EventBody, FileRef, LogFrame, LogLevel, Outcome, ResultFrame, RunRecord,
     PROTOCOL_VERSION,
 };
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
@@ -57,6 +58,7 @@ async fn publish_run(js: &jetstream::Context, i: usize, tenant: &str, logs: u64)
     for body in bodies {
         seq += 1;
         let event = Event {
+            v: PROTOCOL_VERSION,
             run: run.clone(),
             attempt: 1,
             seq,

@@ -1,0 +1,182 @@
+//! A polite client's submit→result latency on a running system, without and
+//! under a flood: thirty anonymous addresses (127.0.0.2 … 127.0.0.31) each
+//! keeping their queue full of 10-second loops within their rate limits,
+//! plus (with `MOAT_BENCH_FLOOD_KEY`) one tenant holding 100 queued loops.
+//!
+//! Run against `just up` (loopback only):
+//!   cargo bench -p moat-benches --bench fairness
+//! Settings: `MOAT_SERVER` (http://127.0.0.1:8080), `MOAT_BENCH_RUNS` (20),
+//! `MOAT_BENCH_FLOOD_KEY` (a tenant's key from `moat keys create`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A TCP connection to the edge from a chosen loopback source address.
+async fn connect(server: SocketAddr, from: Ipv4Addr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(IpAddr::V4(from), 0))?;
+    socket.connect(server).await
+}
+
+/// One HTTP/1.1 request with `Connection: close`: status, headers and body.
+async fn request(
+    server: SocketAddr,
+    from: Ipv4Addr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut s = connect(server, from).await.ok()?;
+    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: bench\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    Some((status, text))
+}
+
+fn body_of(text: &str) -> &str {
+    text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+/// Submits `code`; the accepted run's events URL, or the refusal's status.
+async fn submit(
+    server: SocketAddr,
+    from: Ipv4Addr,
+    key: Option<&str>,
+    code: &str,
+    timeout_ms: u64,
+) -> Result<String, u16> {
+    let body = serde_json::json!({ "code": code, "timeout_ms": timeout_ms }).to_string();
+    match request(server, from, "POST", "/v1/runs", key, &body).await {
+        Some((202, text)) => {
+            let v: serde_json::Value = serde_json::from_str(body_of(&text)).map_err(|_| 0u16)?;
+            Ok(v["events_url"].as_str().unwrap_or_default().to_owned())
+        }
+        Some((status, _)) => Err(status),
+        None => Err(0),
+    }
+}
+
+/// Submits a hello run and waits for its result event: the round trip.
+async fn polite_run(server: SocketAddr, from: Ipv4Addr) -> Option<Duration> {
+    let t = Instant::now();
+    let events = loop {
+        match submit(server, from, None, "console.log('hi'); export default 1;", 5_000).await {
+            Ok(url) => break url,
+            // Within its own limits: wait as told, the wait counts.
+            Err(429) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(_) => return None,
+        }
+    };
+    let stream = connect(server, from).await.ok()?;
+    let url = format!("ws://{server}{events}");
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.ok()?;
+    let deadline = Duration::from_secs(120);
+    let result = tokio::time::timeout(deadline, async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Ok(text) = msg.to_text() {
+                if text.contains("\"t\":\"result\"") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    matches!(result, Ok(true)).then(|| t.elapsed())
+}
+
+/// p-th percentile (nearest rank) of sorted samples, in ms.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+async fn measure(server: SocketAddr, runs: usize, label: &str) {
+    let polite = Ipv4Addr::new(127, 0, 0, 200);
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        match polite_run(server, polite).await {
+            Some(d) => samples.push(d),
+            None => eprintln!("{label}: a polite run failed"),
+        }
+    }
+    samples.sort();
+    if samples.is_empty() {
+        println!("{label:<14} no samples");
+        return;
+    }
+    println!(
+        "{label:<14} n={:<3} p50 {:>8.1} ms   p99 {:>8.1} ms   max {:>8.1} ms",
+        samples.len(),
+        percentile(&samples, 50.0),
+        percentile(&samples, 99.0),
+        samples.last().unwrap().as_secs_f64() * 1000.0
+    );
+}
+
+/// Keeps one address's queue full of 10-second loops, honouring refusals.
+async fn flood_address(server: SocketAddr, from: Ipv4Addr, stop: tokio_util::sync::CancellationToken) {
+    while !stop.is_cancelled() {
+        match submit(server, from, None, "for (;;) {}", 10_000).await {
+            Ok(_) => {}
+            // Queue full or rate-limited: within the limits means waiting.
+            Err(_) => tokio::time::sleep(Duration::from_millis(1000)).await,
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let server: SocketAddr = std::env::var("MOAT_SERVER")
+        .unwrap_or_else(|_| "http://127.0.0.1:8080".into())
+        .trim_start_matches("http://")
+        .parse()
+        .expect("MOAT_SERVER is http://IP:PORT");
+    let runs: usize = std::env::var("MOAT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    if request(server, Ipv4Addr::LOCALHOST, "GET", "/healthz", None, "").await.is_none() {
+        eprintln!("no moat edge at {server}: start one with `just up`");
+        std::process::exit(1);
+    }
+    println!("polite client 127.0.0.200, {runs} sequential hello runs, submit → result event");
+    measure(server, runs, "quiet").await;
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut tasks = Vec::new();
+    for n in 2..=31u8 {
+        tasks.push(tokio::spawn(flood_address(server, Ipv4Addr::new(127, 0, 0, n), stop.clone())));
+    }
+    if let Ok(key) = std::env::var("MOAT_BENCH_FLOOD_KEY") {
+        let mut queued = 0;
+        for _ in 0..100 {
+            if submit(server, Ipv4Addr::new(127, 0, 0, 40), Some(&key), "for (;;) {}", 10_000).await.is_ok() {
+                queued += 1;
+            }
+        }
+        println!("tenant flood: {queued} runs of 10 s queued");
+    }
+    // Let the flood fill every queue first.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    measure(server, runs, "under flood").await;
+    stop.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
