@@ -334,6 +334,29 @@ async fn totals(db: &DatabaseConnection) -> Totals {
     (lines, runs, usage)
 }
 
+/// The usage `records` add up to: runs, CPU, wall time, bytes out.
+fn expected_usage(records: &[RunRecord]) -> (i64, i64, i64, i64) {
+    (
+        records.len() as i64,
+        records.iter().map(|r| r.cpu_ms as i64).sum::<i64>(),
+        records.iter().map(|r| r.wall_ms as i64).sum::<i64>(),
+        records
+            .iter()
+            .map(|r| (r.log_bytes + 100) as i64)
+            .sum::<i64>(),
+    )
+}
+
+/// Whether all `RUNS` runs are recorded, each exactly once.
+fn complete(t: &Totals, usage: (i64, i64, i64, i64)) -> bool {
+    t.0 == RUNS as u64 * LOGS
+        && t.1.len() == RUNS
+        && t.1
+            .iter()
+            .all(|r| *r == ("done".to_owned(), LOGS as i64, 1))
+        && t.2 == usage
+}
+
 async fn restart_mid_stream(url: &str) {
     let nats = moat_testkit::Nats::start();
     let dir = tempfile::tempdir().unwrap();
@@ -345,23 +368,8 @@ async fn restart_mid_stream(url: &str) {
     for i in 0..RUNS {
         records.push(publish_run(&js, i, "t1", LOGS).await);
     }
-    let expected_usage = (
-        RUNS as i64,
-        records.iter().map(|r| r.cpu_ms as i64).sum::<i64>(),
-        records.iter().map(|r| r.wall_ms as i64).sum::<i64>(),
-        records
-            .iter()
-            .map(|r| (r.log_bytes + 100) as i64)
-            .sum::<i64>(),
-    );
-    let complete = |t: &Totals| {
-        t.0 == RUNS as u64 * LOGS
-            && t.1.len() == RUNS
-            && t.1
-                .iter()
-                .all(|r| *r == ("done".to_owned(), LOGS as i64, 1))
-            && t.2 == expected_usage
-    };
+    let expected_usage = expected_usage(&records);
+    let complete = |t: &Totals| complete(t, expected_usage);
 
     // First recorder: SIGKILL as soon as anything is written.
     let port = moat_testkit::free_port();
@@ -442,4 +450,60 @@ async fn restart_mid_stream_loses_and_duplicates_nothing_postgres() {
     let pg = moat_testkit::Postgres::start();
     let url = common::fresh_database(&pg).await;
     restart_mid_stream(&url).await;
+}
+
+#[tokio::test]
+async fn a_database_down_for_30_s_loses_nothing_and_the_recorder_still_stops() {
+    let pg = moat_testkit::Postgres::start();
+    let url = common::fresh_database(&pg).await;
+    let nats = moat_testkit::Nats::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = db::connect(&url).await.unwrap();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    common::create_streams(&js).await;
+    let port = moat_testkit::free_port();
+    let mut recorder = spawn_recorder(&nats.url, &url, port, dir.path(), 1);
+    let mut records = Vec::new();
+    for i in 0..RUNS / 2 {
+        records.push(publish_run(&js, i, "t1", LOGS).await);
+    }
+    eventually("the first half recorded", Duration::from_secs(60), || {
+        let db = &db;
+        async move { totals(db).await.1.len() == RUNS / 2 }
+    })
+    .await;
+    db.close().await.unwrap();
+
+    // The database goes away for 30 s while the other half of the runs
+    // happens; the recorder keeps them unacknowledged and does not die.
+    pg.stop();
+    let down = Instant::now();
+    for i in RUNS / 2..RUNS {
+        records.push(publish_run(&js, i, "t1", LOGS).await);
+    }
+    while down.elapsed() < Duration::from_secs(30) {
+        assert!(
+            recorder.try_wait().unwrap().is_none(),
+            "the recorder died while the database was down"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    pg.restart();
+
+    // Everything is recorded once, by the same recorder, without a restart.
+    let db = db::connect(&url).await.unwrap();
+    let usage = expected_usage(&records);
+    eventually("every run recorded", Duration::from_secs(90), || {
+        let db = &db;
+        async move { complete(&totals(db).await, usage) }
+    })
+    .await;
+    eventually(
+        "every message acknowledged",
+        Duration::from_secs(60),
+        || drained(&js),
+    )
+    .await;
+    terminate(&mut recorder);
+    db.close().await.unwrap();
 }

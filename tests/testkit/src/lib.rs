@@ -33,6 +33,7 @@ pub fn is_root() -> bool {
 /// A server run by one of the project's `start|stop RUN_DIR [ARGS]` scripts.
 pub struct ScriptServer {
     script: &'static str,
+    args: Vec<String>,
     dir: tempfile::TempDir,
     /// What `start` printed (a URL or a socket path).
     pub output: String,
@@ -45,23 +46,19 @@ impl ScriptServer {
             .prefix(prefix)
             .tempdir()
             .expect("a temp dir");
-        let out = Command::new(root().join(script))
-            .arg("start")
-            .arg(dir.path())
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("running {script}: {e}"));
-        assert!(
-            out.status.success(),
-            "{script} did not start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let output = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let output = run_start(script, dir.path(), args);
         Self {
             script,
+            args: args.to_vec(),
             dir,
             output,
         }
+    }
+
+    /// Starts it again after [`ScriptServer::stop`], on the same directory
+    /// (its data kept) and arguments.
+    pub fn restart(&self) {
+        run_start(self.script, self.dir.path(), &self.args);
     }
 
     /// Its run directory.
@@ -76,6 +73,22 @@ impl ScriptServer {
             .arg(self.dir.path())
             .status();
     }
+}
+
+/// Runs `script start DIR ARGS...`; what it printed.
+fn run_start(script: &str, dir: &Path, args: &[String]) -> String {
+    let out = Command::new(root().join(script))
+        .arg("start")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} did not start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 impl Drop for ScriptServer {
@@ -166,6 +179,17 @@ impl Postgres {
             port,
             watcher: None,
         }
+    }
+
+    /// Stops the cluster (its data kept), to test what happens while the
+    /// database is down.
+    pub fn stop(&self) {
+        self.server.stop();
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&self) {
+        self.server.restart();
     }
 
     /// The URL of database `name` on this cluster.
