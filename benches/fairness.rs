@@ -12,63 +12,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use moat_testkit::http::{connect_from, request_from, submit_from};
 
-/// A TCP connection to the edge from a chosen loopback source address.
-async fn connect(server: SocketAddr, from: Ipv4Addr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(from), 0))?;
-    socket.connect(server).await
-}
-
-/// One HTTP/1.1 request with `Connection: close`: status, headers and body.
-async fn request(
-    server: SocketAddr,
-    from: Ipv4Addr,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: &str,
-) -> Option<(u16, String)> {
-    let mut s = connect(server, from).await.ok()?;
-    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: bench\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.ok()?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1)?.parse().ok()?;
-    Some((status, text))
-}
-
-fn body_of(text: &str) -> &str {
-    text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
-}
-
-/// Submits `code`; the accepted run's events URL, or the refusal's status.
-async fn submit(
-    server: SocketAddr,
-    from: Ipv4Addr,
-    key: Option<&str>,
-    code: &str,
-    timeout_ms: u64,
-) -> Result<String, u16> {
-    let body = serde_json::json!({ "code": code, "timeout_ms": timeout_ms }).to_string();
-    match request(server, from, "POST", "/v1/runs", key, &body).await {
-        Some((202, text)) => {
-            let v: serde_json::Value = serde_json::from_str(body_of(&text)).map_err(|_| 0u16)?;
-            Ok(v["events_url"].as_str().unwrap_or_default().to_owned())
-        }
-        Some((status, _)) => Err(status),
-        None => Err(0),
-    }
+/// Submits `code` from `from`; the accepted run's events URL, or the
+/// refusal's status.
+async fn submit(server: SocketAddr, from: Ipv4Addr, key: Option<&str>, code: &str, timeout_ms: u64) -> Result<String, u16> {
+    let run = submit_from(server, IpAddr::V4(from), key, code, timeout_ms).await?;
+    Ok(run["events_url"].as_str().unwrap_or_default().to_owned())
 }
 
 /// Submits a hello run and waits for its result event: the round trip.
@@ -82,7 +32,7 @@ async fn polite_run(server: SocketAddr, from: Ipv4Addr) -> Option<Duration> {
             Err(_) => return None,
         }
     };
-    let stream = connect(server, from).await.ok()?;
+    let stream = connect_from(server, IpAddr::V4(from)).await.ok()?;
     let url = format!("ws://{server}{events}");
     let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.ok()?;
     let deadline = Duration::from_secs(120);
@@ -151,7 +101,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    if request(server, Ipv4Addr::LOCALHOST, "GET", "/healthz", None, "").await.is_none() {
+    if request_from(server, IpAddr::V4(Ipv4Addr::LOCALHOST), "GET", "/healthz", None, "").await.is_none() {
         eprintln!("no moat edge at {server}: start one with `just up`");
         std::process::exit(1);
     }

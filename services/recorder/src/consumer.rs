@@ -109,9 +109,11 @@ pub async fn wait_for_stream(
     }
 }
 
-/// The durable pull consumer `name` on `stream`, created if missing:
-/// explicit acks, every message from the stream's start, unlimited
-/// redeliveries (a database outage must not drop records).
+/// The durable pull consumer `name` on `stream`, created if missing and
+/// otherwise updated to these settings (a changed ack wait or batch takes
+/// effect on the next start): explicit acks, every message from the
+/// stream's start, unlimited redeliveries (a database outage must not drop
+/// records).
 pub async fn durable(
     stream: &jetstream::stream::Stream,
     feed: Feed,
@@ -120,8 +122,7 @@ pub async fn durable(
     batch: usize,
 ) -> Result<consumer::PullConsumer, ConsumerError> {
     stream
-        .get_or_create_consumer(
-            name,
+        .create_consumer(
             consumer::pull::Config {
                 durable_name: Some(name.to_owned()),
                 ack_policy: consumer::AckPolicy::Explicit,

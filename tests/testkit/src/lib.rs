@@ -4,6 +4,8 @@
 //! free port, and stopped (with what they started) on drop. Tests only: the
 //! services never depend on this crate.
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
