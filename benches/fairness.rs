@@ -16,7 +16,13 @@ use moat_testkit::http::{connect_from, request_from, submit_from};
 
 /// Submits `code` from `from`; the accepted run's events URL, or the
 /// refusal's status.
-async fn submit(server: SocketAddr, from: Ipv4Addr, key: Option<&str>, code: &str, timeout_ms: u64) -> Result<String, u16> {
+async fn submit(
+    server: SocketAddr,
+    from: Ipv4Addr,
+    key: Option<&str>,
+    code: &str,
+    timeout_ms: u64,
+) -> Result<String, u16> {
     let run = submit_from(server, IpAddr::V4(from), key, code, timeout_ms).await?;
     Ok(run["events_url"].as_str().unwrap_or_default().to_owned())
 }
@@ -25,7 +31,15 @@ async fn submit(server: SocketAddr, from: Ipv4Addr, key: Option<&str>, code: &st
 async fn polite_run(server: SocketAddr, from: Ipv4Addr) -> Option<Duration> {
     let t = Instant::now();
     let events = loop {
-        match submit(server, from, None, "console.log('hi'); export default 1;", 5_000).await {
+        match submit(
+            server,
+            from,
+            None,
+            "console.log('hi'); export default 1;",
+            5_000,
+        )
+        .await
+        {
             Ok(url) => break url,
             // Within its own limits: wait as told, the wait counts.
             Err(429) => tokio::time::sleep(Duration::from_millis(500)).await,
@@ -80,7 +94,11 @@ async fn measure(server: SocketAddr, runs: usize, label: &str) {
 }
 
 /// Keeps one address's queue full of 10-second loops, honouring refusals.
-async fn flood_address(server: SocketAddr, from: Ipv4Addr, stop: tokio_util::sync::CancellationToken) {
+async fn flood_address(
+    server: SocketAddr,
+    from: Ipv4Addr,
+    stop: tokio_util::sync::CancellationToken,
+) {
     while !stop.is_cancelled() {
         match submit(server, from, None, "for (;;) {}", 10_000).await {
             Ok(_) => {}
@@ -101,7 +119,17 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    if request_from(server, IpAddr::V4(Ipv4Addr::LOCALHOST), "GET", "/healthz", None, "").await.is_none() {
+    if request_from(
+        server,
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        "GET",
+        "/healthz",
+        None,
+        "",
+    )
+    .await
+    .is_none()
+    {
         eprintln!("no moat edge at {server}: start one with `just up`");
         std::process::exit(1);
     }
@@ -111,12 +139,25 @@ async fn main() {
     let stop = tokio_util::sync::CancellationToken::new();
     let mut tasks = Vec::new();
     for n in 2..=31u8 {
-        tasks.push(tokio::spawn(flood_address(server, Ipv4Addr::new(127, 0, 0, n), stop.clone())));
+        tasks.push(tokio::spawn(flood_address(
+            server,
+            Ipv4Addr::new(127, 0, 0, n),
+            stop.clone(),
+        )));
     }
     if let Ok(key) = std::env::var("MOAT_BENCH_FLOOD_KEY") {
         let mut queued = 0;
         for _ in 0..100 {
-            if submit(server, Ipv4Addr::new(127, 0, 0, 40), Some(&key), "for (;;) {}", 10_000).await.is_ok() {
+            if submit(
+                server,
+                Ipv4Addr::new(127, 0, 0, 40),
+                Some(&key),
+                "for (;;) {}",
+                10_000,
+            )
+            .await
+            .is_ok()
+            {
                 queued += 1;
             }
         }

@@ -1,6 +1,6 @@
 //! Faults survived, on the real system (`moat up`: nats-server, containerd +
 //! runsc, a launcher, the recorder, the edge): services killed outright in
-//! the middle of runs, and nats-server killed and restarted. No accepted run
+//! the middle of runs, nats-server and containerd killed and restarted. No accepted run
 //! is lost or recorded twice, and everything comes back by itself. And
 //! `moat up` itself killed outright leaves nothing behind. Needs root and
 //! the rootfs (`just rootfs`).
@@ -44,7 +44,10 @@ fn submit(up: &Up, code: &str) -> (String, String) {
         match http(&up.url, "POST", "/v1/runs", Some(&body)) {
             Some((202, text)) => {
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                return (v["id"].as_str().unwrap().into(), v["token"].as_str().unwrap().into());
+                return (
+                    v["id"].as_str().unwrap().into(),
+                    v["token"].as_str().unwrap().into(),
+                );
             }
             // While a part is down the edge says so, in JSON, at once.
             Some((503, text)) => {
@@ -56,7 +59,10 @@ fn submit(up: &Up, code: &str) -> (String, String) {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    panic!("no run accepted within 60 s; last answer: {last:?}\n{}", up.log());
+    panic!(
+        "no run accepted within 60 s; last answer: {last:?}\n{}",
+        up.log()
+    );
 }
 
 /// The run's record once it is done.
@@ -64,7 +70,12 @@ fn wait_done(up: &Up, id: &str, token: &str, within: Duration) -> serde_json::Va
     let until = Instant::now() + within;
     let mut last = None;
     while Instant::now() < until {
-        if let Some((200, text)) = http(&up.url, "GET", &format!("/v1/runs/{id}?token={token}"), None) {
+        if let Some((200, text)) = http(
+            &up.url,
+            "GET",
+            &format!("/v1/runs/{id}?token={token}"),
+            None,
+        ) {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             if v["status"] == "done" {
                 return v;
@@ -77,13 +88,17 @@ fn wait_done(up: &Up, id: &str, token: &str, within: Duration) -> serde_json::Va
 }
 
 fn kill9(pid: i32) {
-    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
 }
 
 /// SIGKILLs the newest process of `service` and waits for its restart.
 fn kill_and_wait_restart(up: &mut Up, service: &str) {
     let pids = up.pids(service);
-    let last = *pids.last().unwrap_or_else(|| panic!("no {service} in:\n{}", up.log()));
+    let last = *pids
+        .last()
+        .unwrap_or_else(|| panic!("no {service} in:\n{}", up.log()));
     kill9(last);
     let prefix = format!("{service} ");
     up.wait_for(&format!("a restarted {service}"), pids.len() + 1, |l| {
@@ -92,7 +107,9 @@ fn kill_and_wait_restart(up: &mut Up, service: &str) {
 }
 
 fn script(n: usize) -> String {
-    format!("console.log('run {n}'); await new Promise(r => setTimeout(r, 1500)); export default {n};")
+    format!(
+        "console.log('run {n}'); await new Promise(r => setTimeout(r, 1500)); export default {n};"
+    )
 }
 
 #[test]
@@ -111,7 +128,7 @@ fn runs_survive_killed_services_and_a_nats_restart() {
     // (it replays what it had not acknowledged), the edge, and nats-server
     // (JetStream keeps everything on disk), each killed outright.
     std::thread::sleep(Duration::from_millis(800));
-    for service in ["launcher-0", "recorder", "edge", "nats"] {
+    for service in ["launcher-0", "recorder", "edge", "nats", "containerd"] {
         kill_and_wait_restart(&mut up, service);
         let n = runs.len();
         let (id, token) = submit(&up, &script(n));
@@ -145,11 +162,20 @@ fn killing_moat_up_outright_leaves_nothing_behind() {
     );
     let until = Instant::now() + Duration::from_secs(60);
     loop {
-        let view = http(&up.url, "GET", &format!("/v1/runs/{id}?token={token}"), None);
+        let view = http(
+            &up.url,
+            "GET",
+            &format!("/v1/runs/{id}?token={token}"),
+            None,
+        );
         if view.is_some_and(|(s, b)| s == 200 && b.contains("\"running\"")) {
             break;
         }
-        assert!(Instant::now() < until, "the run never started:\n{}", up.log());
+        assert!(
+            Instant::now() < until,
+            "the run never started:\n{}",
+            up.log()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(!processes_naming(up.dir.path()).is_empty());

@@ -8,6 +8,7 @@
 //! gVisor's job, one layer out. The pieces:
 //!
 //! - [`engine`]: the seam to a JS engine, and [`quickjs`] behind it;
+//! - [`prelude`]: the web-style globals, in JS, for any engine;
 //! - [`modules`]: what may be imported;
 //! - [`output`]: frames on stdout, under the job's caps;
 //! - [`allocator`], [`stop`], [`watchdog`]: the limits.
@@ -16,6 +17,7 @@ pub mod allocator;
 pub mod engine;
 pub mod modules;
 pub mod output;
+pub mod prelude;
 pub mod quickjs;
 pub mod stop;
 pub mod watchdog;

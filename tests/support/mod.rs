@@ -191,4 +191,3 @@ pub fn alive(pid: i32) -> bool {
             .unwrap_or_default()
             .contains(") Z ")
 }
-

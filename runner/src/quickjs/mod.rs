@@ -31,8 +31,6 @@ use crate::allocator::{HeapStats, MeteredAllocator};
 use crate::engine::{Ending, Engine, Host, Script};
 use crate::stop::Stop;
 
-const PRELUDE: &str = include_str!("prelude.js");
-
 /// Longest error message and stack passed on to the user.
 const MAX_MESSAGE: usize = 8 * 1024;
 const MAX_STACK: usize = 16 * 1024;
@@ -387,7 +385,7 @@ impl<'js> Session<'js> {
     fn install_prelude(&self) -> Result<(), &'static str> {
         let factory: Function = self
             .ctx
-            .eval(PRELUDE)
+            .eval(crate::prelude::SCRIPT)
             .map_err(|_| "the prelude does not compile")?;
         let host =
             host::host_object(&self.ctx, &self.shared).map_err(|_| "cannot build host calls")?;

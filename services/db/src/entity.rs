@@ -125,7 +125,7 @@ pub mod files {
         pub media_type: String,
         /// Size in bytes.
         pub size: i64,
-        /// Object-store key, `<run>/<attempt>/<name>`.
+        /// Object-store key, `<run>/<attempt>/<name>` ([`moat_wire::file_key`]).
         pub key: String,
     }
 

@@ -11,7 +11,7 @@
 //!
 //! - [`entity`]: the tables as sea-orm entities;
 //! - [`migration`]: the schema's history;
-//! - [`write`]: the recorder's idempotent writes;
+//! - [`write`](mod@write): the recorder's idempotent writes;
 //! - [`read`]: the edge's inserts and queries, API keys.
 //!
 //! | table | key | what |

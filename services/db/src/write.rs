@@ -115,16 +115,17 @@ async fn start_attempt<C: ConnectionTrait>(c: &C, run: &str, attempt: i64) -> Re
 async fn insert_file<C: ConnectionTrait>(
     c: &C,
     run: &str,
-    attempt: i64,
+    attempt: u32,
     file: &FileRef,
 ) -> Result<Applied, DbError> {
     let row = files::ActiveModel {
         run: Set(run.to_owned()),
-        attempt: Set(attempt),
+        attempt: Set(i64::from(attempt)),
         name: Set(file.name.clone()),
         media_type: Set(file.media_type.clone()),
         size: Set(int(file.size)),
-        key: Set(format!("{run}/{attempt}/{}", file.name)),
+        // Where the launcher put it: the one definition both sides use.
+        key: Set(moat_wire::file_key(run, attempt, &file.name)),
     };
     let inserted = files::Entity::insert(row)
         .on_conflict(
@@ -240,7 +241,7 @@ pub async fn apply_event<C: ConnectionTrait>(c: &C, event: &Event) -> Result<App
                 Ok(Applied::Duplicate)
             }
         }
-        EventBody::File(file) => insert_file(c, &event.run, attempt, file).await,
+        EventBody::File(file) => insert_file(c, &event.run, event.attempt, file).await,
         EventBody::Result(_) => Ok(Applied::New),
     }
 }
@@ -352,7 +353,7 @@ pub async fn apply_record<C: ConnectionTrait>(
             .await?;
     }
     for file in &record.files {
-        insert_file(c, &record.run, attempt, file).await?;
+        insert_file(c, &record.run, record.attempt, file).await?;
     }
     let first = records_applied::Entity::find()
         .filter(records_applied::Column::Run.eq(&record.run))

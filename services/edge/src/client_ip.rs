@@ -8,8 +8,12 @@ use std::net::IpAddr;
 
 /// The client's address for a request from `peer` with the given
 /// `X-Forwarded-For` value.
+/// IPv4 addresses mapped into IPv6 (a dual-stack listener's peers) count as
+/// the IPv4 addresses they are.
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !is_trusted(&peer) {
         return peer;
     }
     let Some(header) = forwarded_for else {
@@ -19,8 +23,8 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) 
     // one not added by our own proxies is the client.
     let mut client = peer;
     for hop in header.rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => client = ip,
+        match hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(ip) if is_trusted(&ip) => client = ip,
             Ok(ip) => return ip,
             Err(_) => return client,
         }
@@ -58,6 +62,15 @@ mod tests {
         // Garbage or no header: the proxy itself.
         assert_eq!(client_ip(proxy, Some("nonsense"), &trusted), proxy);
         assert_eq!(client_ip(proxy, None, &trusted), proxy);
+        // A dual-stack listener's view of the proxy is still the proxy.
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.1"), Some("198.51.100.7"), &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:203.0.113.9"), None, &trusted),
+            ip("203.0.113.9")
+        );
         // IPv6 too.
         assert_eq!(
             client_ip(proxy, Some("2001:db8::1"), &trusted),

@@ -1,11 +1,13 @@
 //! The edge's configuration: flags with `MOAT_*` environment variables,
 //! defaults for one machine, validated at start.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use clap::Parser;
+use moat_queue::Prefixes;
 
+use crate::allow::AllowList;
 use crate::rate_limit::{Policy, Rate};
 
 /// The public HTTP and WebSocket API.
@@ -48,7 +50,7 @@ pub struct Config {
     /// Rate per tenant: BURST/REFILL/INTERVAL_MS.
     #[arg(long, env = "MOAT_RATE_TENANT", default_value = "60/20/1000")]
     pub rate_tenant: String,
-    /// Rate per anonymous IP: BURST/REFILL/INTERVAL_MS.
+    /// Rate per anonymous client (address prefix): BURST/REFILL/INTERVAL_MS.
     #[arg(long, env = "MOAT_RATE_ANON", default_value = "10/2/1000")]
     pub rate_anon: String,
     /// Rate per route across all clients: BURST/REFILL/INTERVAL_MS.
@@ -57,7 +59,8 @@ pub struct Config {
     /// Rate per client and route: BURST/REFILL/INTERVAL_MS.
     #[arg(long, env = "MOAT_RATE_CLIENT_PATH", default_value = "30/10/1000")]
     pub rate_client_path: String,
-    /// Tenants and IPs that skip rate limits (comma-separated).
+    /// Tenants (by name) and addresses or prefixes (`127.0.0.5`,
+    /// `10.0.0.0/8`, `2001:db8::/32`) that skip rate limits (comma-separated).
     #[arg(long, env = "MOAT_RATE_ALLOW", value_delimiter = ',')]
     pub rate_allow: Vec<String>,
     /// Proxies whose X-Forwarded-For is believed (comma-separated IPs).
@@ -72,7 +75,33 @@ pub struct Config {
     /// Most rate-limit buckets held at once.
     #[arg(long, env = "MOAT_RATE_MAX_BUCKETS", default_value_t = 100_000)]
     pub rate_max_buckets: usize,
+    /// Leading bits of an IPv4 address that name one anonymous client.
+    #[arg(long, env = "MOAT_ANON_PREFIX_V4", default_value_t = 32)]
+    pub anon_prefix_v4: u8,
+    /// Leading bits of an IPv6 address that name one anonymous client.
+    #[arg(long, env = "MOAT_ANON_PREFIX_V6", default_value_t = 64)]
+    pub anon_prefix_v6: u8,
+    /// Longest wait for a request's headers (and between keep-alive requests), in ms.
+    #[arg(long, env = "MOAT_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Longest a request body may take to arrive, in ms.
+    #[arg(long, env = "MOAT_BODY_TIMEOUT_MS", default_value_t = 15_000)]
+    pub body_timeout_ms: u64,
+    /// Longest a write to a client may make no progress (a client that
+    /// stopped reading), in ms.
+    #[arg(long, env = "MOAT_WRITE_STALL_MS", default_value_t = 30_000)]
+    pub write_stall_ms: u64,
+    /// TCP connections one client (address prefix) may hold open at once.
+    #[arg(long, env = "MOAT_CONN_PER_CLIENT", default_value_t = 64)]
+    pub conn_per_client: usize,
+    /// On shutdown, how long in-flight requests get to finish, in ms.
+    #[arg(long, env = "MOAT_DRAIN_MS", default_value_t = 10_000)]
+    pub drain_ms: u64,
 }
+
+/// Timeouts accepted, in ms: long enough for a slow link, short enough that
+/// a stalled client cannot hold a connection for long.
+const TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=600_000;
 
 /// A configuration that cannot work.
 #[derive(Debug, thiserror::Error)]
@@ -91,13 +120,42 @@ impl Config {
             anonymous: rate(&self.rate_anon)?,
             path: rate(&self.rate_path)?,
             client_path: rate(&self.rate_client_path)?,
-            allow: self
-                .rate_allow
-                .iter()
-                .map(|s| s.trim().to_owned())
-                .collect::<HashSet<_>>(),
+            allow: AllowList::parse(&self.rate_allow)
+                .map_err(|e| ConfigError(format!("MOAT_RATE_ALLOW: {e}")))?,
             max_buckets: self.rate_max_buckets,
         })
+    }
+
+    /// How anonymous addresses are grouped into clients.
+    pub fn prefixes(&self) -> Result<Prefixes, ConfigError> {
+        let prefixes = Prefixes {
+            v4: self.anon_prefix_v4,
+            v6: self.anon_prefix_v6,
+        };
+        prefixes
+            .validate()
+            .map_err(|e| ConfigError(format!("MOAT_ANON_PREFIX_V4/_V6: {e}")))?;
+        Ok(prefixes)
+    }
+
+    /// The header read timeout.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+
+    /// The body read timeout.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+
+    /// The write stall timeout.
+    pub fn write_stall(&self) -> Duration {
+        Duration::from_millis(self.write_stall_ms)
+    }
+
+    /// The shutdown drain.
+    pub fn drain(&self) -> Duration {
+        Duration::from_millis(self.drain_ms)
     }
 
     /// Checks everything clap cannot.
@@ -118,6 +176,28 @@ impl Config {
             return Err(ConfigError(format!(
                 "--anon-max-memory-mb must be in {lo}..={hi}"
             )));
+        }
+        self.prefixes()?;
+        for (name, ms) in [
+            ("MOAT_HEADER_TIMEOUT_MS", self.header_timeout_ms),
+            ("MOAT_BODY_TIMEOUT_MS", self.body_timeout_ms),
+            ("MOAT_WRITE_STALL_MS", self.write_stall_ms),
+        ] {
+            if !TIMEOUT_MS_RANGE.contains(&ms) {
+                return Err(ConfigError(format!(
+                    "{name} must be in {}..={}",
+                    TIMEOUT_MS_RANGE.start(),
+                    TIMEOUT_MS_RANGE.end()
+                )));
+            }
+        }
+        if self.drain_ms > 600_000 {
+            return Err(ConfigError("MOAT_DRAIN_MS must be at most 600000".into()));
+        }
+        if self.conn_per_client == 0 {
+            return Err(ConfigError(
+                "MOAT_CONN_PER_CLIENT must be at least 1".into(),
+            ));
         }
         if self.ws_per_client == 0 {
             return Err(ConfigError("MOAT_WS_PER_CLIENT must be at least 1".into()));
@@ -148,5 +228,40 @@ mod tests {
             .contains("BURST/REFILL/INTERVAL_MS"));
         let short = Config::try_parse_from(["moat-edge", "--secret", "x"]).unwrap();
         assert!(short.validate().is_err());
+    }
+
+    #[test]
+    fn new_settings_have_defaults_and_say_what_is_wrong() {
+        let ok = Config::try_parse_from(["moat-edge"]).unwrap();
+        assert_eq!(ok.prefixes().unwrap(), Prefixes { v4: 32, v6: 64 });
+        assert_eq!(ok.header_timeout(), Duration::from_secs(10));
+        assert_eq!(ok.body_timeout(), Duration::from_secs(15));
+        assert_eq!(ok.write_stall(), Duration::from_secs(30));
+        assert_eq!((ok.conn_per_client, ok.drain_ms), (64, 10_000));
+        for (args, says) in [
+            (&["--anon-prefix-v6", "0"][..], "MOAT_ANON_PREFIX_V4/_V6"),
+            (&["--anon-prefix-v4", "33"], "MOAT_ANON_PREFIX_V4/_V6"),
+            (&["--header-timeout-ms", "0"], "MOAT_HEADER_TIMEOUT_MS"),
+            (&["--body-timeout-ms", "9999999"], "MOAT_BODY_TIMEOUT_MS"),
+            (&["--write-stall-ms", "1"], "MOAT_WRITE_STALL_MS"),
+            (&["--conn-per-client", "0"], "MOAT_CONN_PER_CLIENT"),
+            (&["--rate-allow", "acme,10.0.0.1/8"], "write 10.0.0.0/8"),
+            (&["--rate-allow", "not a tenant"], "MOAT_RATE_ALLOW"),
+        ] {
+            let config =
+                Config::try_parse_from(std::iter::once("moat-edge").chain(args.iter().copied()))
+                    .unwrap();
+            let e = config.validate().unwrap_err().to_string();
+            assert!(e.contains(says), "{args:?}: {e}");
+        }
+        let allow = Config::try_parse_from([
+            "moat-edge",
+            "--rate-allow",
+            "acme, 127.0.0.0/8,2001:db8::/32",
+        ])
+        .unwrap();
+        let policy = allow.policy().unwrap();
+        assert_eq!(policy.allow.tenants(), ["acme".to_owned()]);
+        assert!(policy.allow.allows_addr("127.1.2.3".parse().unwrap()));
     }
 }

@@ -53,6 +53,9 @@ pub enum ApiError {
     /// cause was logged where it happened.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
+    /// `/` on an edge without the playground's bundle (a fixed sentence too).
+    #[error("the web playground is not built: run `just web` (or `just up`)")]
+    PlaygroundNotBuilt,
 }
 
 impl ApiError {
@@ -67,7 +70,7 @@ impl ApiError {
             ApiError::RateLimited { .. } | ApiError::QueueFull | ApiError::TooManySessions => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::PlaygroundNotBuilt => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -82,7 +85,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::QueueFull => "queue_full",
             ApiError::TooManySessions => "too_many_sessions",
-            ApiError::Unavailable => "unavailable",
+            ApiError::Unavailable | ApiError::PlaygroundNotBuilt => "unavailable",
         }
     }
 
@@ -165,7 +168,10 @@ mod tests {
         assert_eq!(ApiError::QueueFull.response().headers()["retry-after"], "5");
         assert_eq!(ApiError::NotFound.status(), StatusCode::NOT_FOUND);
         assert_eq!(ApiError::bad("invalid_json", "x").code(), "invalid_json");
-        assert_eq!(ApiError::PayloadTooLarge(9).response().headers()["connection"], "close");
+        assert_eq!(
+            ApiError::PayloadTooLarge(9).response().headers()["connection"],
+            "close"
+        );
         assert_eq!(ApiError::BodyTimeout.status(), StatusCode::REQUEST_TIMEOUT);
     }
 

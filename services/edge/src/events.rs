@@ -68,22 +68,22 @@ async fn events(
         .js
         .get_stream(subjects::RUN_EVENTS)
         .await
-        .map_err(|e| refuse(headers, ApiError::Unavailable(e.to_string())))?;
+        .map_err(|e| refuse(headers, ApiError::unavailable("get_stream", e)))?;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: subjects::events(&id),
             ..Default::default()
         })
         .await
-        .map_err(|e| refuse(headers, ApiError::Unavailable(e.to_string())))?;
-    let metrics = deps.metrics.clone();
+        .map_err(|e| refuse(headers, ApiError::unavailable("create_consumer", e)))?;
+    let (metrics, shutdown) = (deps.metrics.clone(), deps.shutdown.clone());
     // Clients have nothing to say on this socket: small frames only.
     Ok(ws
         .max_message_size(WS_MAX_INBOUND)
         .max_frame_size(WS_MAX_INBOUND)
         .on_upgrade(move |socket| async move {
             metrics.ws_sessions.inc();
-            stream_events(socket, consumer, metrics.clone()).await;
+            stream_events(socket, consumer, metrics.clone(), shutdown).await;
             metrics.ws_sessions.dec();
             drop(session);
         })
@@ -92,11 +92,13 @@ async fn events(
 
 /// Forwards the run's events to the socket through a bounded buffer, so a
 /// slow client is closed ("client too slow") rather than growing the edge's
-/// memory. Counts how each session ended in `ws_closed_total`.
+/// memory. Counts how each session ended in `ws_closed_total`; closes with
+/// 1001 when the edge stops.
 async fn stream_events(
     socket: WebSocket,
     consumer: consumer::Consumer<consumer::pull::OrderedConfig>,
     metrics: Arc<crate::metrics::Metrics>,
+    shutdown: tokio_util::sync::CancellationToken,
 ) {
     let (mut sink, mut incoming) = socket.split();
     // Each message says whether it is the run's last (the result).
@@ -129,6 +131,7 @@ async fn stream_events(
             // Both waits also watch the reader, so a client too slow to take
             // what is buffered is told at once, not after the buffer drains.
             tokio::select! {
+                () = shutdown.cancelled() => return SessionEnd::Shutdown,
                 done = &mut reader, if !reader_done => match done {
                     Ok(Ok(())) => reader_done = true,
                     Ok(Err(end)) => return end,
@@ -212,6 +215,8 @@ enum SessionEnd {
     SessionLimit,
     /// The forwarding task panicked.
     Internal,
+    /// The edge is stopping.
+    Shutdown,
 }
 
 impl SessionEnd {
@@ -224,6 +229,7 @@ impl SessionEnd {
             Self::StreamError => "stream_error",
             Self::SessionLimit => "session_limit",
             Self::Internal => "internal",
+            Self::Shutdown => "shutdown",
         }
     }
 
@@ -236,6 +242,7 @@ impl SessionEnd {
             Self::StreamError => Some((1011, "cannot read events")),
             Self::SessionLimit => Some((1008, "session too long")),
             Self::Internal => Some((1011, "internal error")),
+            Self::Shutdown => Some((1001, "server shutting down")),
         }
     }
 }

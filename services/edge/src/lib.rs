@@ -2,7 +2,10 @@
 //! costs anything (rate limits first), publishes runs to the queue, and
 //! streams their events; it never runs code.
 //!
-//! - [`rate_limit`], [`client_ip`], [`auth`]: who is asking, and whether they may;
+//! - [`server`], [`connections`], [`body`]: the accept loop, connections per
+//!   client, header and body timeouts, body size caps;
+//! - [`rate_limit`], [`allow`], [`client_ip`], [`auth`]: who is asking, and
+//!   whether they may;
 //! - [`routes`]: the API's dependencies, routes and error mapping, composed
 //!   from [`submit`] (queue a run), [`events`] (stream its events),
 //!   [`records`] (its record and files) and [`usage`];
@@ -15,9 +18,12 @@
 //!
 //! Files are served from the object store the launcher wrote them to.
 
+pub mod allow;
 pub mod auth;
+pub mod body;
 pub mod client_ip;
 pub mod config;
+pub mod connections;
 pub mod errors;
 pub mod events;
 pub mod metrics;
@@ -25,6 +31,7 @@ pub mod playground;
 pub mod rate_limit;
 pub mod records;
 pub mod routes;
+pub mod server;
 pub mod sessions;
 pub mod submit;
 pub mod token;
@@ -162,12 +169,21 @@ pub async fn run(
         metrics_listener,
         shutdown.clone(),
     ));
+    let prefixes = config.prefixes()?;
+    let limits = Arc::new(rate_limit::RateLimits::new(config.policy()?));
+    // The allow-listed tenants are known before the first request.
+    allow::refresh(&db, &limits).await?;
+    let refresher = tokio::spawn(allow::keep_fresh(
+        db.clone(),
+        limits.clone(),
+        shutdown.clone(),
+    ));
     let deps = routes::Deps {
         js: async_nats::jetstream::new(client.clone()),
-        db,
+        db: db.clone(),
         metrics: metrics.clone(),
         store,
-        limits: Arc::new(rate_limit::RateLimits::new(config.policy()?)),
+        limits,
         tokens: token::Tokens::new(&secret),
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         max_body_bytes: config.max_body_bytes,
@@ -177,16 +193,27 @@ pub async fn run(
         tenant_max_memory_mb: config.tenant_max_memory_mb,
         playground,
         sessions: sessions::SessionLimits::new(config.ws_per_client),
+        prefixes,
+        body_timeout: config.body_timeout(),
+        shutdown: shutdown.clone(),
+    };
+    let settings = server::ServerSettings {
+        header_timeout: config.header_timeout(),
+        write_stall: config.write_stall(),
+        conns: connections::ConnLimits::new(
+            config.conn_per_client,
+            prefixes,
+            config.trusted_proxies.clone(),
+        ),
+        drain: config.drain(),
+        metrics: metrics.clone(),
     };
     tracing::info!(listen = %config.listen, "edge ready");
     metrics.ops.set_ready(true);
-    let stop = shutdown.clone();
-    warp::serve(routes(deps, client))
-        .incoming(listener)
-        .graceful(async move { stop.cancelled().await })
-        .run()
-        .await;
+    server::serve(listener, routes(deps, client), settings, shutdown.clone()).await;
     metrics.ops.set_ready(false);
+    let _ = refresher.await;
     let _ = ops.await;
+    db.close().await.map_err(moat_db::DbError::from)?;
     Ok(())
 }

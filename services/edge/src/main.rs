@@ -3,7 +3,7 @@
 
 use clap::Parser;
 
-/// How long past its own drain it may take to stop once told to.
+/// How long past its own drain (`MOAT_DRAIN_MS`) it may take to stop once told to.
 const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[tokio::main]
@@ -17,8 +17,14 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.metrics_addr))?;
     let shutdown = moat_ops::shutdown_on_signals("closing connections");
-    let limit = STOP_MARGIN;
-    match moat_ops::bounded_stop(moat_edge::run(config, listener, metrics, shutdown.clone()), shutdown, limit).await {
+    let limit = config.drain() + STOP_MARGIN;
+    match moat_ops::bounded_stop(
+        moat_edge::run(config, listener, metrics, shutdown.clone()),
+        shutdown,
+        limit,
+    )
+    .await
+    {
         Some(result) => result?,
         // Something it waits on is gone for good; its work is safe in the
         // queue (unacknowledged runs are redelivered).

@@ -12,10 +12,13 @@ pub struct Metrics {
     pub ops: moat_ops::Registry,
     /// Requests answered, by route and status.
     pub requests: IntCounterVec,
-    /// Requests refused, by error code (`rate_limited`, `queue_full`, ...).
+    /// Requests (and connections) refused, by error code (`rate_limited`,
+    /// `queue_full`, `too_many_connections`, ...).
     pub refusals: IntCounterVec,
     /// WebSocket sessions open now.
     pub ws_sessions: IntGauge,
+    /// TCP connections open now (lingering ones included).
+    pub connections: IntGauge,
     /// WebSocket sessions ended, by reason (`finished`, `too_slow`, ...).
     pub ws_closed: IntCounterVec,
     /// Time to queue a run (publish and JetStream's confirmation).
@@ -42,6 +45,8 @@ impl Metrics {
         );
         let ws_sessions = ops
             .register(IntGauge::new("ws_sessions", "WebSocket sessions open now").expect("metric"));
+        let connections =
+            ops.register(IntGauge::new("connections", "TCP connections open now").expect("metric"));
         let ws_closed = ops.register(
             IntCounterVec::new(
                 Opts::new("ws_closed_total", "WebSocket sessions ended, by reason"),
@@ -66,6 +71,7 @@ impl Metrics {
             requests,
             refusals,
             ws_sessions,
+            connections,
             ws_closed,
             submit_seconds,
         })

@@ -74,9 +74,7 @@ impl Playground {
         let name = if name.is_empty() { "index.html" } else { name };
         let Some((kind, body)) = self.files.get(name) else {
             return Err(if name == "index.html" {
-                ApiError::Unavailable(
-                    "the web playground is not built: run `just web` (or `just up`)".into(),
-                )
+                ApiError::PlaygroundNotBuilt
             } else {
                 ApiError::NotFound
             });

@@ -509,11 +509,20 @@ mod tests {
             addr: IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, n, n, n, n)),
             prefix,
         };
-        assert!(matches!(limits.check(&host(1), "submit"), Verdict::Allowed(_)));
-        assert!(matches!(limits.check(&host(2), "submit"), Verdict::Allowed(_)));
+        assert!(matches!(
+            limits.check(&host(1), "submit"),
+            Verdict::Allowed(_)
+        ));
+        assert!(matches!(
+            limits.check(&host(2), "submit"),
+            Verdict::Allowed(_)
+        ));
         assert!(matches!(
             limits.check(&host(3), "submit"),
-            Verdict::Refused { scope: "client", .. }
+            Verdict::Refused {
+                scope: "client",
+                ..
+            }
         ));
     }
 
@@ -554,7 +563,10 @@ mod tests {
         // The flood could not evict (and so refill) the early client's bucket.
         assert!(matches!(
             limits.check(&early, "submit"),
-            Verdict::Refused { scope: "client", .. }
+            Verdict::Refused {
+                scope: "client",
+                ..
+            }
         ));
         // The flood shares the overflow bucket, so it is refused too.
         let late = anon(IpAddr::V4(Ipv4Addr::from(3_000_000)));
@@ -570,8 +582,14 @@ mod tests {
         }
         let held = limits.buckets();
         assert!(held < 10, "{held} buckets");
-        assert!(matches!(limits.check(&ip(200), "submit"), Verdict::Allowed(_)));
-        assert!(limits.buckets() >= held + 2, "the new client has its own buckets");
+        assert!(matches!(
+            limits.check(&ip(200), "submit"),
+            Verdict::Allowed(_)
+        ));
+        assert!(
+            limits.buckets() >= held + 2,
+            "the new client has its own buckets"
+        );
     }
 
     #[tokio::test(start_paused = true)]

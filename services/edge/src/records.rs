@@ -62,7 +62,7 @@ pub(crate) async fn may_read(
     match db::get_run(&deps.db, id).await {
         Ok(Some(view)) if &view.run.tenant == tenant => Ok(()),
         Ok(_) => Err(ApiError::NotFound),
-        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+        Err(e) => Err(ApiError::unavailable("get_run", e)),
     }
 }
 
@@ -84,7 +84,7 @@ async fn status(
     let view = match db::get_run(&deps.db, &id).await {
         Ok(Some(view)) => view,
         Ok(None) => return Err(refuse(headers, ApiError::NotFound)),
-        Err(e) => return Err(refuse(headers, ApiError::Unavailable(e.to_string()))),
+        Err(e) => return Err(refuse(headers, ApiError::unavailable("get_run", e))),
     };
     Ok(with_headers(
         warp::reply::json(&record_view(&view, token.as_deref())),
@@ -115,7 +115,7 @@ async fn file(
     let view = match db::get_run(&deps.db, &id).await {
         Ok(Some(view)) => view,
         Ok(None) => return Err(refuse(headers, ApiError::NotFound)),
-        Err(e) => return Err(refuse(headers, ApiError::Unavailable(e.to_string()))),
+        Err(e) => return Err(refuse(headers, ApiError::unavailable("get_run", e))),
     };
     let Some(row) = view.files.iter().find(|f| f.name == name) else {
         return Err(refuse(headers, ApiError::NotFound));
@@ -123,7 +123,7 @@ async fn file(
     let object = match deps.store.get(&row.key).await {
         Ok(Some(object)) => object,
         Ok(None) => return Err(refuse(headers, ApiError::NotFound)),
-        Err(e) => return Err(refuse(headers, ApiError::Unavailable(e.to_string()))),
+        Err(e) => return Err(refuse(headers, ApiError::unavailable("store_get", e))),
     };
     let inline = matches!(
         object.content_type.as_str(),

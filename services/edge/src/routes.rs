@@ -50,6 +50,12 @@ pub struct Deps {
     pub playground: crate::playground::Playground,
     /// Open WebSocket sessions per client.
     pub sessions: Arc<crate::sessions::SessionLimits>,
+    /// How anonymous addresses are grouped into clients.
+    pub prefixes: moat_queue::Prefixes,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
+    /// Cancelled when the edge stops: open event streams close (1001).
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The API's routes.
@@ -112,8 +118,15 @@ pub fn rejection_response(rejection: &Rejection) -> (Response, &'static str) {
         ApiError::bad("method_not_allowed", "that method is not allowed here")
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         ApiError::bad("invalid_query", "the query string is malformed")
+    } else if rejection.find::<warp::reject::InvalidHeader>().is_some() {
+        ApiError::bad("invalid_header", "a header is malformed")
+    } else if rejection.find::<warp::reject::MissingHeader>().is_some() {
+        ApiError::bad("missing_header", "a required header is missing")
     } else {
-        ApiError::bad("bad_request", format!("{rejection:?}"))
+        // warp's own rejections (a WebSocket request without the upgrade
+        // headers, say): a fixed sentence, the details only in the log.
+        tracing::debug!(?rejection, "request rejected");
+        ApiError::bad("bad_request", "the request is malformed")
     };
     let mut resp = e.response();
     if rejection.is_not_found() {

@@ -1,9 +1,13 @@
-//! `POST /v1/runs`: validate the body against the caller's plan, queue the
-//! run, record it as queued, and answer 202 with its id and token. Nothing
-//! here runs code or waits for a launcher.
+//! `POST /v1/runs`: read the body under its cap and deadline
+//! ([`crate::body`]), validate it against the caller's plan, queue the run
+//! on its client's subject ([`moat_queue::submit`]), record it as queued,
+//! and answer 202 with its id and token. A full queue is the client's 429;
+//! a queue that cannot be reached is our 503, and then nothing was queued.
+//! Nothing here runs code or waits for a launcher.
 
-use bytes::Bytes;
-use moat_queue::subjects;
+use bytes::{Buf, Bytes};
+use futures::Stream;
+use moat_queue::SubmitError;
 use moat_wire::{Job, RunRequest};
 use serde::Deserialize;
 use warp::http::StatusCode;
@@ -13,6 +17,7 @@ use warp::{Filter, Rejection};
 use moat_db as db;
 
 use crate::auth::{caller, Caller};
+use crate::body::{read_limited, BodyError};
 use crate::errors::ApiError;
 use crate::rate_limit::Headers;
 use crate::routes::{refuse, with, with_headers, Deps};
@@ -23,7 +28,7 @@ pub fn handlers(deps: Deps) -> impl Filter<Extract = (Response,), Error = Reject
         .and(warp::post())
         .and(caller(deps.clone(), "submit"))
         .and(warp::header::optional::<u64>("content-length"))
-        .and(warp::body::bytes())
+        .and(warp::body::stream())
         .and(with(deps))
         .and_then(submit)
 }
@@ -38,29 +43,35 @@ struct SubmitBody {
     filename: Option<String>,
 }
 
-async fn submit(
+async fn submit<S, B>(
     caller: Caller,
     headers: Option<Headers>,
     length: Option<u64>,
-    body: Bytes,
+    body: S,
     deps: Deps,
-) -> Result<Response, Rejection> {
-    let reply = accept(&caller, length, body, &deps)
+) -> Result<Response, Rejection>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let body = read_limited(body, length, deps.max_body_bytes, deps.body_timeout)
+        .await
+        .map_err(|e| {
+            let error = match e {
+                BodyError::TooLarge(max) => ApiError::PayloadTooLarge(max),
+                BodyError::TimedOut(_) => ApiError::BodyTimeout,
+                BodyError::Read(_) => ApiError::bad("invalid_body", "the body could not be read"),
+            };
+            refuse(headers, error)
+        })?;
+    let reply = accept(&caller, body, &deps)
         .await
         .map_err(|e| refuse(headers, e))?;
     let accepted = warp::reply::with_status(warp::reply::json(&reply), StatusCode::ACCEPTED);
     Ok(with_headers(accepted, headers))
 }
 
-async fn accept(
-    caller: &Caller,
-    length: Option<u64>,
-    body: Bytes,
-    deps: &Deps,
-) -> Result<serde_json::Value, ApiError> {
-    if length.unwrap_or(0) > deps.max_body_bytes || body.len() as u64 > deps.max_body_bytes {
-        return Err(ApiError::PayloadTooLarge(deps.max_body_bytes));
-    }
+async fn accept(caller: &Caller, body: Bytes, deps: &Deps) -> Result<serde_json::Value, ApiError> {
     let body: SubmitBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad(
             "invalid_json",
@@ -105,25 +116,14 @@ async fn accept(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let tenant = caller.tenant();
     let request = RunRequest::new(&id, tenant, job);
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", id.as_str());
-    let payload = serde_json::to_vec(&request).expect("requests serialise");
-    let _timer = deps.metrics.submit_seconds.start_timer();
-    let ack = deps
-        .js
-        .publish_with_headers(subjects::submit(tenant), headers, payload.into())
+    let timer = deps.metrics.submit_seconds.start_timer();
+    moat_queue::submit(&deps.js, &caller.client_key(), &request)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("cannot queue the run: {e}")))?;
-    ack.await.map_err(|e| {
-        let text = e.to_string();
-        // JetStream refuses a publish over the per-subject limit (discard
-        // new per subject): that tenant's queue is full.
-        if text.contains("maximum messages per subject") {
-            ApiError::QueueFull
-        } else {
-            ApiError::Unavailable(format!("cannot queue the run: {text}"))
-        }
-    })?;
+        .map_err(|e| match e {
+            SubmitError::QueueFull => ApiError::QueueFull,
+            SubmitError::Unavailable(cause) => ApiError::unavailable("submit", cause),
+        })?;
+    timer.observe_duration();
     let token = deps.tokens.issue(&id);
     // Only a run that was queued gets a record. If this insert fails the
     // recorder still creates the row from the run's own events and record.

@@ -52,7 +52,7 @@ async fn usage(
     }
     let rows = db::usage(&deps.db, &tenant, &from, &to)
         .await
-        .map_err(|e| refuse(headers, ApiError::Unavailable(e.to_string())))?;
+        .map_err(|e| refuse(headers, ApiError::unavailable("usage", e)))?;
     let days: Vec<_> = rows
         .iter()
         .map(|u| serde_json::json!({"day": u.day, "runs": u.runs, "cpu_ms": u.cpu_ms, "wall_ms": u.wall_ms, "bytes_out": u.bytes_out}))

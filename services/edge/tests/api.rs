@@ -1,65 +1,31 @@
 //! The edge's API through warp's test client, against a real nats-server
-//! (started here through the project's script, on a free loopback port).
+//! (started here through the project's script, on a free loopback port) and
+//! SQLite: submit, errors, rate limits and the allow list, address
+//! prefixes, queue caps, records, files and usage.
 
-use std::collections::HashSet;
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use moat_edge::rate_limit::{Policy, Rate, RateLimits};
-use moat_edge::runs::Deps;
-use moat_edge::token::Tokens;
-use moat_queue::subjects;
+use moat_edge::allow::AllowList;
+use moat_edge::rate_limit::Rate;
+use moat_queue::{subjects, Plan};
 use moat_wire::{Event, EventBody, LogFrame, LogLevel, Outcome, ResultFrame, RunRequest};
 
+use common::{open_policy, queue_limits, PROXY};
 use moat_testkit::Nats;
 
-const PROXY: &str = "10.9.9.9";
-
-async fn setup(nats: &Nats, anon: &str, max_queued: i64) -> (Deps, async_nats::Client) {
-    let client = async_nats::connect(&nats.url).await.unwrap();
-    let db_dir = tempfile::tempdir().unwrap().keep();
-    let db = moat_db::connect(&format!("sqlite://{}/moat.db?mode=rwc", db_dir.display()))
-        .await
-        .unwrap();
-    let mut js = async_nats::jetstream::new(client.clone());
-    js.set_timeout(Duration::from_secs(2));
-    moat_launcher::nats::ensure_streams(&js, max_queued)
-        .await
-        .unwrap();
-    let policy = Policy {
-        tenant: Rate::parse("100/100/1000").unwrap(),
-        anonymous: Rate::parse(anon).unwrap(),
-        path: Rate::parse("1000/1000/1000").unwrap(),
-        client_path: Rate::parse("1000/1000/1000").unwrap(),
-        allow: HashSet::new(),
-        max_buckets: 1000,
-    };
-    let deps = Deps {
-        js,
-        db,
-        metrics: moat_edge::metrics::Metrics::new(),
-        store: moat_store::open_store(&moat_store::StoreConfig::Local {
-            dir: db_dir.join("files"),
-        })
-        .await
-        .unwrap(),
-        limits: Arc::new(RateLimits::new(policy)),
-        tokens: Tokens::new(b"a test secret of enough length"),
-        trusted_proxies: Arc::new(vec![PROXY.parse().unwrap()]),
-        max_body_bytes: 64 * 1024,
-        anon_max_timeout_ms: 10_000,
-        anon_max_memory_mb: 128,
-        tenant_max_timeout_ms: 60_000,
-        tenant_max_memory_mb: 512,
-        playground: Default::default(),
-        sessions: moat_edge::sessions::SessionLimits::new(8),
-    };
-    (deps, client)
+async fn setup(
+    nats: &Nats,
+    anon: &str,
+    anon_queued: i64,
+) -> (moat_edge::routes::Deps, async_nats::Client) {
+    common::setup(nats, open_policy(anon), queue_limits(anon_queued)).await
 }
 
 fn from(ip: &str) -> SocketAddr {
-    format!("{ip}:40000").parse().unwrap()
+    SocketAddr::new(ip.parse().unwrap(), 40000)
 }
 
 async fn post(
@@ -109,10 +75,11 @@ async fn submit_queues_the_run_and_answers_with_its_token() {
         )
     );
     assert!(headers.contains_key("ratelimit-remaining"));
-    // The run is on the queue, as the launcher will read it.
-    let mut runs = js.get_stream(subjects::RUNS).await.unwrap();
+    // The run is on its client's queue (the anonymous plan's stream, the
+    // client's address as its subject), as the launchers will read it.
+    let mut runs = js.get_stream(subjects::RUNS_ANON).await.unwrap();
     let msg = runs
-        .get_last_raw_message_by_subject(&subjects::submit("anon"))
+        .get_last_raw_message_by_subject(&subjects::submit(Plan::Anonymous, "4-192-0-2-1"))
         .await
         .unwrap();
     let req: RunRequest = serde_json::from_slice(&msg.payload).unwrap();
@@ -236,27 +203,35 @@ async fn a_full_queue_is_429_and_nats_down_is_503() {
         "{json}"
     );
     assert!(h.contains_key("retry-after"));
-    let mut runs = js.get_stream(subjects::RUNS).await.unwrap();
+    // Another client's queue is its own.
+    assert_eq!(post(&routes, "192.0.2.2", None, body).await.0, 202);
+    let mut runs = js.get_stream(subjects::RUNS_ANON).await.unwrap();
     assert_eq!(
         runs.info().await.unwrap().state.messages,
-        2,
+        3,
         "the refused run was not queued"
     );
 
     nats.stop();
-    let (s, json, _) = post(&routes, "192.0.2.1", None, body).await;
+    let (s, json, h) = post(&routes, "192.0.2.3", None, body).await;
     assert_eq!(
         (s, json["error"]["code"].as_str().unwrap()),
         (503, "unavailable"),
         "{json}"
     );
-    // Only the two queued runs have records: no phantom for the refused ones.
+    // A fixed sentence: nothing of the cause reaches the client.
+    assert_eq!(
+        json["error"]["message"],
+        "the service is temporarily unavailable; retry shortly"
+    );
+    assert_eq!(h["retry-after"], "5");
+    // Only the queued runs have records: no phantom for the refused ones.
     use sea_orm::{EntityTrait, PaginatorTrait};
     let rows = moat_db::entity::runs::Entity::find()
         .count(&database)
         .await
         .unwrap();
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
     let resp = warp::test::request().path("/readyz").reply(&routes).await;
     assert_eq!(resp.status(), 503);
 }
@@ -291,6 +266,7 @@ async fn the_websocket_replays_every_event_then_closes() {
     ];
     for (i, body) in bodies.into_iter().enumerate() {
         let event = Event {
+            v: moat_wire::PROTOCOL_VERSION,
             run: id.into(),
             attempt: 1,
             seq: i as u64 + 1,
@@ -400,7 +376,7 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
     let token = json["token"].as_str().unwrap().to_owned();
     let runs = js.get_stream(subjects::RUNS).await.unwrap();
     let msg = runs
-        .get_last_raw_message_by_subject(&subjects::submit("acme"))
+        .get_last_raw_message_by_subject(&subjects::submit(Plan::Tenant, "acme"))
         .await
         .unwrap();
     assert_eq!(
@@ -418,6 +394,7 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
         "{json}"
     );
     let log = Event {
+        v: moat_wire::PROTOCOL_VERSION,
         run: id.clone(),
         attempt: 1,
         seq: 1,
@@ -561,200 +538,108 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
     assert_eq!(s, 400);
 }
 
-/// Serves the routes on a loopback port, as the edge does, for real clients.
-async fn serve(deps: Deps, client: async_nats::Client) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        warp::serve(moat_edge::routes(deps, client))
-            .incoming(listener)
-            .run(),
+#[tokio::test]
+async fn one_ipv6_64_is_one_anonymous_client() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "2/1/60000", 10).await;
+    let js = deps.js.clone();
+    let routes = moat_edge::routes(deps, client);
+    let body = r#"{"code":"1"}"#;
+    // Two addresses of one /64 share its bucket (and its queue) ...
+    assert_eq!(post(&routes, "2001:db8:1:2::1", None, body).await.0, 202);
+    assert_eq!(
+        post(&routes, "2001:db8:1:2:ffff::2", None, body).await.0,
+        202
     );
-    addr
+    let (s, json, _) = post(&routes, "2001:db8:1:2::3", None, body).await;
+    assert_eq!(
+        (s, json["error"]["code"].as_str().unwrap()),
+        (429, "rate_limited")
+    );
+    // ... and the next /64 is another client.
+    assert_eq!(post(&routes, "2001:db8:1:3::1", None, body).await.0, 202);
+    let runs = js.get_stream(subjects::RUNS_ANON).await.unwrap();
+    let per_subject = runs.info_with_subjects("runs.submit.anon.>").await.unwrap();
+    let counts: std::collections::HashMap<String, usize> =
+        futures::TryStreamExt::try_collect(per_subject)
+            .await
+            .unwrap();
+    assert_eq!(
+        counts,
+        std::collections::HashMap::from([
+            ("runs.submit.anon.6-2001-db8-1-2-0-0-0-0".to_owned(), 2),
+            ("runs.submit.anon.6-2001-db8-1-3-0-0-0-0".to_owned(), 1),
+        ])
+    );
 }
 
-/// Publishes a run's events as the launcher would: `logs` log lines of
-/// `line`, then the result if `finished`.
-async fn publish_run(
-    js: &async_nats::jetstream::Context,
-    id: &str,
-    logs: u64,
-    line: &str,
-    finished: bool,
-) {
-    let mut acks = Vec::new();
-    for seq in 1..=logs + u64::from(finished) {
-        let body = if seq <= logs {
-            EventBody::Log(LogFrame {
-                level: LogLevel::Info,
-                msg: line.to_owned(),
-                ts_ms: seq,
-            })
-        } else {
-            EventBody::Result(ResultFrame {
-                outcome: Outcome::Ok,
-                value: None,
-                error: None,
-                cpu_ms: 1,
-                wall_ms: 2,
-                heap_peak_bytes: 3,
-            })
-        };
-        let event = Event {
-            run: id.into(),
-            attempt: 1,
-            seq,
-            body,
-        };
-        let payload = serde_json::to_vec(&event).unwrap();
-        acks.push(
-            js.publish(subjects::events(id), payload.into())
+#[tokio::test]
+async fn allow_listed_tenants_and_addresses_skip_the_limits_and_nobody_else_does() {
+    use moat_db as db;
+    let nats = Nats::start();
+    let mut policy = open_policy("2/1/60000");
+    policy.tenant = Rate::parse("2/1/60000").unwrap();
+    policy.allow = AllowList::parse(["acme", "198.51.100.0/24"]).unwrap();
+    let (deps, client) = common::setup(&nats, policy, queue_limits(10)).await;
+    let (database, limits) = (deps.db.clone(), deps.limits.clone());
+    let (_, acme) = db::create_api_key(&database, "acme", "standard", None)
+        .await
+        .unwrap();
+    let (_, rival) = db::create_api_key(&database, "rival", "standard", None)
+        .await
+        .unwrap();
+    // As the edge does at start and every 30 s: acme's live keys, by hash.
+    assert_eq!(
+        moat_edge::allow::refresh(&database, &limits).await.unwrap(),
+        1
+    );
+    let routes = moat_edge::routes(deps, client);
+    for _ in 0..10 {
+        let resp = warp::test::request()
+            .path("/v1/usage")
+            .remote_addr(from("192.0.2.7"))
+            .header("authorization", format!("Bearer {acme}"))
+            .reply(&routes)
+            .await;
+        assert_eq!(resp.status(), 200);
+        assert!(!resp.headers().contains_key("ratelimit-remaining"));
+    }
+    // Another tenant, from the same address, is limited.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            request(&routes, "GET", "/v1/usage", Some(&rival), "")
                 .await
-                .unwrap(),
+                .0,
         );
     }
-    for ack in acks {
-        ack.await.unwrap();
-    }
-}
-
-/// Reads a whole session over TCP: the events' seqs, then the close frame.
-async fn read_session(addr: SocketAddr, url: &str) -> (Vec<u64>, Option<(u16, String)>) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    read_to_close(&mut ws).await
-}
-
-/// The events' seqs until the close frame, and the close frame.
-async fn read_to_close<S>(
-    ws: &mut tokio_tungstenite::WebSocketStream<S>,
-) -> (Vec<u64>, Option<(u16, String)>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    use tokio_tungstenite::tungstenite::Message;
-    let mut seqs = Vec::new();
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(20), futures::StreamExt::next(ws))
-            .await
-            .expect("the edge ends the session");
-        match next {
-            Some(Ok(Message::Text(text))) => {
-                seqs.push(serde_json::from_str::<Event>(&text).unwrap().seq);
-            }
-            Some(Ok(Message::Close(frame))) => {
-                return (
-                    seqs,
-                    frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())),
-                )
-            }
-            other => panic!("expected events then a close frame, got {other:?}"),
+    assert_eq!(statuses, vec![200, 200, 429]);
+    // Anonymous callers: by address prefix.
+    let anon = |ip: &'static str| {
+        let routes = routes.clone();
+        async move {
+            warp::test::request()
+                .path("/v1/usage")
+                .remote_addr(from(ip))
+                .reply(&routes)
+                .await
+                .status()
+                .as_u16()
         }
-    }
-}
-
-#[tokio::test]
-async fn a_client_that_stops_reading_is_closed_as_too_slow() {
-    let nats = Nats::start();
-    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
-    let (tokens, js, metrics) = (deps.tokens.clone(), deps.js.clone(), deps.metrics.clone());
-    let addr = serve(deps, client).await;
-    // A chatty run, already finished: 3,000 events of 4 KiB, far more than
-    // the kernel's socket buffers and the edge's 256-event buffer hold.
-    let id = "fedcba9876543210fedcba9876543210";
-    publish_run(&js, id, 3000, &"x".repeat(4096), true).await;
-    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
-
-    // A fast client takes the whole backlog, however far ahead NATS is.
-    let (seqs, close) = read_session(addr, &url).await;
-    assert_eq!(seqs, (1..=3001).collect::<Vec<u64>>());
-    assert_eq!(close, Some((1000, "run finished".to_owned())));
-
-    // A real client over TCP with a small receive window that reads nothing.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    let too_slow = || metrics.ws_closed.with_label_values(&["too_slow"]).get();
-    for _ in 0..600 {
-        if too_slow() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(too_slow(), 1, "the edge never gave up on the client");
-
-    // Reading now: a gapless prefix of the events, then the reason.
-    let (seqs, close) = read_to_close(&mut ws).await;
-    assert_eq!(close, Some((1008, "client too slow".to_owned())));
-    assert!(
-        !seqs.is_empty() && seqs.len() < 3001,
-        "{} events",
-        seqs.len()
-    );
-    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
-    assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 1);
-}
-
-#[tokio::test]
-async fn every_session_delivers_the_whole_run_then_a_normal_close() {
-    let nats = Nats::start();
-    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
-    let (tokens, js, metrics) = (deps.tokens.clone(), deps.js.clone(), deps.metrics.clone());
-    let addr = serve(deps, client).await;
-    let id = "00112233445566778899aabbccddeeff";
-    publish_run(&js, id, 2, "a line", true).await;
-    // Many sessions, because the last event racing the end of the stream
-    // is exactly where an event could be dropped.
-    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
-    for session in 0..60 {
-        let (seqs, close) = read_session(addr, &url).await;
-        assert_eq!(seqs, vec![1, 2, 3], "session {session}");
-        assert_eq!(close.map(|c| c.0), Some(1000), "session {session}");
-    }
-    assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 60);
-}
-
-#[tokio::test]
-async fn a_client_may_hold_only_so_many_event_streams() {
-    let nats = Nats::start();
-    let (mut deps, client) = setup(&nats, "100/100/1000", 10).await;
-    deps.sessions = moat_edge::sessions::SessionLimits::new(3);
-    let (tokens, js) = (deps.tokens.clone(), deps.js.clone());
-    let addr = serve(deps, client).await;
-    // A run still going: its sessions stay open.
-    let id = "abcdefabcdefabcdefabcdefabcdef01";
-    publish_run(&js, id, 1, "working", false).await;
-    let url = format!("ws://{addr}/v1/runs/{id}/events?token={}", tokens.issue(id));
-    let connect = || async {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        tokio_tungstenite::client_async(url.as_str(), stream).await
     };
-    let mut open = Vec::new();
-    for _ in 0..3 {
-        open.push(connect().await.expect("within the share").0);
+    for _ in 0..10 {
+        assert_eq!(
+            anon("198.51.100.77").await,
+            401,
+            "not limited, just anonymous"
+        );
     }
-    match connect().await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            assert_eq!(resp.status(), 429);
-            let body: serde_json::Value =
-                serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
-            assert_eq!(body["error"]["code"], "too_many_sessions");
-        }
-        other => panic!(
-            "a fourth stream must be refused, got {:?}",
-            other.map(|_| ())
-        ),
-    }
-    // Closing one gives its slot back.
-    drop(open.pop());
-    let mut reopened = None;
-    for _ in 0..100 {
-        if let Ok((ws, _)) = connect().await {
-            reopened = Some(ws);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(reopened.is_some(), "the slot never came back");
+    assert_eq!(
+        [
+            anon("192.0.2.9").await,
+            anon("192.0.2.9").await,
+            anon("192.0.2.9").await
+        ],
+        [401, 401, 429]
+    );
 }

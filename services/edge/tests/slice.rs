@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use moat_edge::rate_limit::{Policy, Rate, RateLimits};
-use moat_edge::runs::Deps;
+use moat_edge::routes::Deps;
 use moat_edge::token::Tokens;
 use moat_wire::{Event, EventBody, Outcome};
 use tokio_util::sync::CancellationToken;
@@ -80,7 +80,7 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
             anonymous: open,
             path: open,
             client_path: open,
-            allow: Default::default(),
+            allow: moat_edge::allow::AllowList::default(),
             max_buckets: 100,
         })),
         tokens: Tokens::new(b"slice test secret, long enough"),
@@ -92,6 +92,9 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
         tenant_max_memory_mb: 512,
         playground: Default::default(),
         sessions: moat_edge::sessions::SessionLimits::new(8),
+        prefixes: moat_queue::Prefixes::default(),
+        body_timeout: Duration::from_secs(15),
+        shutdown: shutdown.clone(),
     };
     let routes = moat_edge::routes(deps, client);
 

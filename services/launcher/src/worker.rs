@@ -329,7 +329,7 @@ impl Worker {
                         media_type,
                         data,
                     } => {
-                        let key = moat_store::file_key(&request.id, attempt, &name);
+                        let key = moat_wire::file_key(&request.id, attempt, &name);
                         let size = data.len() as u64;
                         self.store
                             .put(&key, data.into(), &media_type)

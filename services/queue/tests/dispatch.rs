@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use moat_queue::consumers::ConsumerSettings;
-use moat_queue::{streams, ClientKey, Delivery, DispatchSettings, Dispatcher, QueueLimits, SubmitError};
+use moat_queue::{
+    streams, ClientKey, Delivery, DispatchSettings, Dispatcher, QueueLimits, SubmitError,
+};
 use moat_testkit::Nats;
 use moat_wire::{Job, RunRequest};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +38,11 @@ fn settings(tenant_concurrency: i64) -> DispatchSettings {
     }
 }
 
-async fn submit(js: &jetstream::Context, client: &ClientKey, code: &str) -> Result<String, SubmitError> {
+async fn submit(
+    js: &jetstream::Context,
+    client: &ClientKey,
+    code: &str,
+) -> Result<String, SubmitError> {
     let id = uuid_like();
     let tenant = match client {
         ClientKey::Tenant(t) => t.clone(),
@@ -49,16 +55,25 @@ async fn submit(js: &jetstream::Context, client: &ClientKey, code: &str) -> Resu
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{:032x}", (std::process::id() as u64) << 32 | N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{:032x}",
+        (std::process::id() as u64) << 32 | N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 fn code_of(d: &Delivery) -> String {
-    serde_json::from_slice::<RunRequest>(&d.message.payload).unwrap().job.code
+    serde_json::from_slice::<RunRequest>(&d.message.payload)
+        .unwrap()
+        .job
+        .code
 }
 
 async fn take(d: &mut Dispatcher, within: Duration) -> Option<Delivery> {
     let shutdown = CancellationToken::new();
-    tokio::time::timeout(within, d.next(&shutdown)).await.ok().flatten()
+    tokio::time::timeout(within, d.next(&shutdown))
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn finish(js: &jetstream::Context, d: Delivery) {
@@ -79,7 +94,9 @@ async fn a_newcomer_goes_before_a_backlog_and_each_client_keeps_its_order() {
     assert_eq!(code_of(&first), "flood 0");
     finish(&js, first).await;
     // A polite tenant submits behind nine queued runs of the flood.
-    submit(&js, &ClientKey::Tenant("polite".into()), "polite").await.unwrap();
+    submit(&js, &ClientKey::Tenant("polite".into()), "polite")
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let order: Vec<String> = {
         let mut out = Vec::new();
@@ -103,7 +120,10 @@ async fn queue_caps_refuse_and_concurrency_caps_hold_across_launchers() {
     }
     // A fourth run for the same client is refused as queue-full (its three
     // wait), and another client is not affected.
-    assert!(matches!(submit(&js, &anon, "a3").await, Err(SubmitError::QueueFull)));
+    assert!(matches!(
+        submit(&js, &anon, "a3").await,
+        Err(SubmitError::QueueFull)
+    ));
     let other = ClientKey::anonymous("127.0.0.10".parse::<IpAddr>().unwrap(), &Default::default());
     submit(&js, &other, "b0").await.unwrap();
 
@@ -159,16 +179,26 @@ async fn two_launchers_take_every_run_exactly_once() {
         *counts.entry(code.clone()).or_default() += 1;
     }
     assert_eq!(counts.len(), expected.len(), "{a:?} {b:?}");
-    assert!(counts.values().all(|n| *n == 1), "a run was taken twice: {counts:?}");
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "a run was taken twice: {counts:?}"
+    );
     // Each client's runs kept their order within each launcher.
     for seen in [&a, &b] {
         for t in 0..4 {
-            let mine: Vec<&String> = seen.iter().filter(|c| c.starts_with(&format!("t{t}-"))).collect();
+            let mine: Vec<&String> = seen
+                .iter()
+                .filter(|c| c.starts_with(&format!("t{t}-")))
+                .collect();
             let mut sorted = mine.clone();
             sorted.sort();
             assert_eq!(mine, sorted);
         }
     }
     let mut runs = js.get_stream(moat_queue::subjects::RUNS).await.unwrap();
-    assert_eq!(runs.info().await.unwrap().state.messages, 0, "everything was acknowledged");
+    assert_eq!(
+        runs.info().await.unwrap().state.messages,
+        0,
+        "everything was acknowledged"
+    );
 }

@@ -122,18 +122,16 @@ pub async fn durable(
     batch: usize,
 ) -> Result<consumer::PullConsumer, ConsumerError> {
     stream
-        .create_consumer(
-            consumer::pull::Config {
-                durable_name: Some(name.to_owned()),
-                ack_policy: consumer::AckPolicy::Explicit,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ack_wait,
-                max_deliver: -1,
-                max_ack_pending: i64::try_from(batch * 4).unwrap_or(i64::MAX),
-                filter_subject: feed.filter().into(),
-                ..Default::default()
-            },
-        )
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some(name.to_owned()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_wait,
+            max_deliver: -1,
+            max_ack_pending: i64::try_from(batch * 4).unwrap_or(i64::MAX),
+            filter_subject: feed.filter().into(),
+            ..Default::default()
+        })
         .await
         .map_err(|e| ConsumerError {
             stream: feed.stream(),

@@ -8,7 +8,7 @@
 //! (the launcher owns their definitions; the recorder waits for them).
 //! Restarting it mid-stream loses and duplicates nothing: messages are
 //! acknowledged only after their transaction commits, and every write is
-//! idempotent (see [`moat_db::write`]).
+//! idempotent (see [`moat_db::write`](mod@moat_db::write)).
 //!
 //! - [`config`]: flags and validation;
 //! - [`consumer`]: streams, durable consumers, batches, acks;

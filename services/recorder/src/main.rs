@@ -15,7 +15,13 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.metrics_addr))?;
     let shutdown = moat_ops::shutdown_on_signals("finishing the batches in hand");
     let limit = STOP_MARGIN;
-    match moat_ops::bounded_stop(moat_recorder::run(config, listener, shutdown.clone()), shutdown, limit).await {
+    match moat_ops::bounded_stop(
+        moat_recorder::run(config, listener, shutdown.clone()),
+        shutdown,
+        limit,
+    )
+    .await
+    {
         Some(result) => result?,
         // Something it waits on is gone for good; its work is safe in the
         // queue (unacknowledged runs are redelivered).

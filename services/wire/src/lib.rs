@@ -16,4 +16,6 @@ pub use frames::{
 pub use ids::valid_token;
 pub use job::{Job, JobError, OutputLimits};
 pub use outcome::Outcome;
-pub use run::{Event, EventBody, FileLink, FileRef, RunRecord, RunRequest, RunStatus, RunView};
+pub use run::{
+    file_key, Event, EventBody, FileLink, FileRef, RunRecord, RunRequest, RunStatus, RunView,
+};

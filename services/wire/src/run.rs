@@ -130,6 +130,14 @@ pub struct FileRef {
     pub size: u64,
 }
 
+/// The object-store key of the file `name` saved by attempt `attempt` of
+/// run `run`: `<run>/<attempt>/<name>`. The launcher puts the file under it
+/// and the recorder stores it in the file's row, from which the edge serves
+/// it; defined here, once, so writer and readers cannot drift.
+pub fn file_key(run: &str, attempt: u32, name: &str) -> String {
+    format!("{run}/{attempt}/{name}")
+}
+
 /// The final record of a run, on `runs.done.<tenant>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {

@@ -1,0 +1,69 @@
+//! The prelude: the web-style globals a script expects (console, timers,
+//! TextEncoder/TextDecoder, URL/URLSearchParams, structuredClone) and the
+//! `moat:files` `save`, written in JS over a handful of narrow host calls
+//! (`host.log`, `host.setTimer`, `host.urlParse`, `host.saveFile`, ...). It is
+//! engine-neutral: any engine that evaluates [`SCRIPT`] and calls the function
+//! it yields with those host calls gets the same globals (QuickJS's are in
+//! `quickjs/host.rs`). It decides no limits and reaches nothing but `host`.
+//!
+//! [`SCRIPT`] is one function expression, `(function (host) { ... })`, split
+//! into one file per global so each can be read on its own; the files are
+//! fragments of that one closure (they share its captured built-ins and
+//! helpers), joined at compile time in a fixed order:
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `primordials.js` | opens the closure; built-ins captured before any user code, shared helpers |
+//! | `inspect.js` | `inspect`: values as text, never running user code |
+//! | `console.js` | `console` |
+//! | `timers.js` | `setTimeout`, `setInterval`, `clearTimeout`, `clearInterval` |
+//! | `encoding.js` | `TextEncoder`, `TextDecoder` |
+//! | `url.js` | `URL`, `URLSearchParams` |
+//! | `structured_clone.js` | `structuredClone` |
+//! | `files.js` | `save`, behind `moat:files` |
+//! | `exports.js` | `describeError`; returns what Rust keeps and closes the closure |
+//!
+//! The order is the script's: a file may use what an earlier one defines, and
+//! error stacks name lines of the joined script.
+
+/// Defines [`FILES`] and [`SCRIPT`] from one list, so the two cannot differ.
+macro_rules! prelude {
+    ($($file:literal),* $(,)?) => {
+        /// The prelude's files and their text, in the order they are joined.
+        pub const FILES: &[(&str, &str)] = &[$(($file, include_str!($file))),*];
+        /// The whole prelude: [`FILES`] joined in order. Evaluating it yields
+        /// `function (host)`, which installs the globals and returns
+        /// `{ inspect, save, describeError }`.
+        pub const SCRIPT: &str = concat!($(include_str!($file)),*);
+    };
+}
+
+prelude!(
+    "primordials.js",
+    "inspect.js",
+    "console.js",
+    "timers.js",
+    "encoding.js",
+    "url.js",
+    "structured_clone.js",
+    "files.js",
+    "exports.js",
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_files_join_into_one_closure() {
+        let joined: String = FILES.iter().map(|(_, text)| *text).collect();
+        assert_eq!(joined, SCRIPT);
+        assert!(SCRIPT.contains("\n(function (host) {\n"));
+        assert!(SCRIPT.ends_with("\n})\n"));
+        for (name, text) in FILES {
+            // A file without its last newline would run its last line into
+            // the next file's first.
+            assert!(text.ends_with('\n'), "{name} must end with a newline");
+        }
+    }
+}

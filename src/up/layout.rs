@@ -1,0 +1,154 @@
+//! Where `moat up` keeps everything and listens: the run directory (`.run/`
+//! by default) and the paths under it (containerd's state, the SQLite
+//! database, the files store, each launcher's I/O directory, the edge's
+//! token secret), the scripts, binaries and rootfs it uses, and its ports.
+//! Resolving paths only: checking them is [`super::preflight`], using them
+//! [`super::stages`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::UpError;
+use crate::cli::UpArgs;
+
+/// Where everything lives and listens, resolved from the flags.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The run directory (absolute).
+    pub dir: PathBuf,
+    /// The repository's scripts.
+    pub scripts: PathBuf,
+    /// Where the service binaries are.
+    pub bin_dir: PathBuf,
+    /// The edge's public address.
+    pub listen: SocketAddr,
+    /// nats-server's port on 127.0.0.1.
+    pub nats_port: u16,
+    /// The edge's metrics port; the recorder's is the next, the launchers' after.
+    pub metrics_port: u16,
+    /// How many launchers.
+    pub launchers: u16,
+    /// The sandbox rootfs.
+    pub rootfs: PathBuf,
+    /// The web playground's bundle.
+    pub web_dir: PathBuf,
+}
+
+impl Layout {
+    /// Resolves the flags against the current directory and this program's.
+    pub fn from_args(args: &UpArgs) -> Result<Self, UpError> {
+        std::fs::create_dir_all(&args.dir).map_err(|source| UpError::Dir {
+            path: args.dir.clone(),
+            source,
+        })?;
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let bin_dir = match &args.bin_dir {
+            Some(d) => absolute(d),
+            None => std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from(".")),
+        };
+        Ok(Self {
+            dir: absolute(&args.dir),
+            scripts: absolute(&args.scripts),
+            bin_dir,
+            listen: args.listen,
+            nats_port: args.nats_port,
+            metrics_port: args.metrics_port,
+            launchers: args.launchers,
+            rootfs: absolute(&args.rootfs),
+            web_dir: absolute(&args.web_dir),
+        })
+    }
+
+    /// nats-server's URL.
+    pub(super) fn nats_url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.nats_port)
+    }
+
+    /// containerd's state, socket and runsc directories.
+    pub(super) fn containerd_dir(&self) -> PathBuf {
+        self.dir.join("containerd")
+    }
+
+    /// containerd's socket.
+    pub(super) fn containerd_socket(&self) -> PathBuf {
+        self.containerd_dir().join("containerd.sock")
+    }
+
+    /// The SQLite database every service shares.
+    pub(super) fn database_url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.dir.join("moat.db").display())
+    }
+
+    /// The ports `moat up` will listen on, with what for.
+    pub(super) fn ports(&self) -> Vec<(SocketAddr, String)> {
+        let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let mut ports = vec![
+            (self.listen, "the edge".to_owned()),
+            (local(self.nats_port), "nats-server".to_owned()),
+            (local(self.metrics_port), "the edge's metrics".to_owned()),
+            (
+                local(self.metrics_port + 1),
+                "the recorder's metrics".to_owned(),
+            ),
+        ];
+        for i in 0..self.launchers {
+            ports.push((
+                local(self.metrics_port + 2 + i),
+                format!("launcher-{i}'s metrics"),
+            ));
+        }
+        ports
+    }
+
+    /// The edge's token secret, made once per run directory so that tokens
+    /// outlive an edge restart.
+    pub fn secret(&self) -> Result<String, UpError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.dir.join("edge.secret");
+        if let Ok(s) = std::fs::read_to_string(&path) {
+            if s.trim().len() >= 32 {
+                return Ok(s.trim().to_owned());
+            }
+        }
+        let failed = |source| UpError::Dir {
+            path: path.clone(),
+            source,
+        };
+        let mut bytes = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+            .map_err(failed)?;
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        // Only root (who runs moat up) may read it.
+        let _ = std::fs::remove_file(&path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, secret.as_bytes()))
+            .map_err(failed)?;
+        Ok(secret)
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The layout `moat up --dir TMP FLAGS...` would use.
+    pub(in crate::up) fn layout_with(flags: &[&str]) -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut argv = vec!["moat", "up", "--dir", dir.path().to_str().unwrap()];
+        argv.extend_from_slice(flags);
+        let crate::cli::Command::Up(args) = crate::cli::Cli::parse_from(argv).command else {
+            panic!("parsed as up")
+        };
+        let layout = Layout::from_args(&args).unwrap();
+        (dir, layout)
+    }
+}
