@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::PullConsumer, stream::Stream};
 use futures::{FutureExt, StreamExt};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -35,10 +35,13 @@ use crate::subjects;
 pub type Client = (Plan, String);
 
 /// How long a pull request may go unanswered. The server answers at once
+/// (even on a machine whose cores the sandboxes saturate, well inside this)
 /// unless the client is at its concurrency cap with runs still queued; then
-/// the request would wait for a slot, so it is dropped and the client left
-/// alone until a wake says one of its runs ended.
-const FETCH_WAIT: Duration = Duration::from_millis(200);
+/// the request waits on the server for a slot, so the dispatcher moves on and
+/// leaves the client alone until a wake says one of its runs ended. The
+/// abandoned request is still watched: a run the
+/// server hands to it later is taken, never stranded.
+const FETCH_WAIT: Duration = Duration::from_secs(1);
 /// Consumer handles kept; past it the cache starts again (they are remade on use).
 const MAX_CONSUMER_HANDLES: usize = 4096;
 /// How often the set of capped clients is forgotten, in case the wake that
@@ -125,6 +128,10 @@ pub struct Dispatcher {
     capped: HashSet<Client>,
     next_resync: Instant,
     next_capped_reset: Instant,
+    /// Runs delivered to a pull request after the dispatcher stopped waiting
+    /// for it, sent here by the task that kept watching it.
+    late_tx: mpsc::UnboundedSender<(Client, jetstream::Message)>,
+    late: mpsc::UnboundedReceiver<(Client, jetstream::Message)>,
 }
 
 impl Dispatcher {
@@ -147,6 +154,7 @@ impl Dispatcher {
             streams.insert(plan, stream);
         }
         let now = Instant::now();
+        let (late_tx, late) = mpsc::unbounded_channel();
         let mut dispatcher = Self {
             settings,
             fair: Fair::new(),
@@ -158,6 +166,8 @@ impl Dispatcher {
             capped: HashSet::new(),
             next_resync: now,
             next_capped_reset: now + CAPPED_RESET,
+            late_tx,
+            late,
         };
         dispatcher.resync().await;
         Ok(dispatcher)
@@ -180,6 +190,9 @@ impl Dispatcher {
                 self.resync().await;
             }
             let anon_ok = self.lock().anon < self.settings.anon_slots;
+            if let Some(delivery) = self.take_late(anon_ok).await {
+                return Some(delivery);
+            }
             let Some(client) = self
                 .fair
                 .pick(|p| p == Plan::Tenant || anon_ok)
@@ -256,6 +269,22 @@ impl Dispatcher {
         }
     }
 
+    /// A run that reached an abandoned pull request: delivered now if this
+    /// slot may take it, else handed straight back to the queue (and its
+    /// client woken) rather than left to wait out its ack wait.
+    async fn take_late(&mut self, anon_ok: bool) -> Option<Delivery> {
+        while let Ok((client, message)) = self.late.try_recv() {
+            let cap = self.settings.consumers.concurrency(client.0).max(1) as usize;
+            let room = self.lock().per_client.get(&client).copied().unwrap_or(0) < cap;
+            if room && (client.0 == Plan::Tenant || anon_ok) {
+                return Some(self.deliver(message, client));
+            }
+            let _ = message.ack_with(jetstream::AckKind::Nak(None)).await;
+            self.fair.wake(client.0, client);
+        }
+        None
+    }
+
     /// Takes every wake already received, without waiting.
     fn take_wakes(&mut self) {
         let mut subjects = Vec::new();
@@ -318,7 +347,24 @@ impl Dispatcher {
             let batch = consumer.fetch().max_messages(1).messages().await;
             let result = match batch {
                 Ok(mut batch) => match tokio::time::timeout(FETCH_WAIT, batch.next()).await {
-                    Err(_) => return Fetched::Capped,
+                    Err(_) => {
+                        // Keep watching the request for as long as a run
+                        // handed to it could wait for its ack.
+                        let late = self.late_tx.clone();
+                        let client = client.clone();
+                        let watch = self.settings.consumers.ack_wait;
+                        tokio::spawn(async move {
+                            if let Ok(Some(Ok(message))) =
+                                tokio::time::timeout(watch, batch.next()).await
+                            {
+                                if let Err(back) = late.send((client, message)) {
+                                    let (_, message) = back.0;
+                                    let _ = message.ack_with(jetstream::AckKind::Nak(None)).await;
+                                }
+                            }
+                        });
+                        return Fetched::Capped;
+                    }
                     Ok(None) => return Fetched::Nothing,
                     Ok(Some(Ok(message))) => return Fetched::Run(Box::new(message)),
                     Ok(Some(Err(e))) => e.to_string(),
