@@ -92,6 +92,12 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
     let mut options = ConnectOptions::new(url.to_owned());
     // sqlx logs every statement at info level by default.
     options.sqlx_logging(false);
+    // A database that is gone must fail a query in seconds, not the pool's
+    // default 30 s: the edge answers 503 at once (a client waiting 30 s is a
+    // hang), and the recorder naks and retries.
+    options
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .acquire_timeout(std::time::Duration::from_secs(3));
     if sqlite {
         // One writer at a time in SQLite anyway; a small pool keeps readers
         // concurrent under WAL.

@@ -643,3 +643,58 @@ async fn allow_listed_tenants_and_addresses_skip_the_limits_and_nobody_else_does
         [401, 401, 429]
     );
 }
+
+#[tokio::test]
+async fn a_database_that_is_down_gets_a_clear_503_not_a_hang_and_comes_back() {
+    let nats = Nats::start();
+    let pg = moat_testkit::Postgres::start();
+    let (mut deps, client) = setup(&nats, "100/100/1000", 10).await;
+    deps.db = moat_db::connect(&pg.url).await.unwrap();
+    let routes = moat_edge::routes(deps, client);
+    let (status, json, _) = post(&routes, "192.0.2.1", None, r#"{"code":"1"}"#).await;
+    assert_eq!(status, 202, "{json}");
+    let path = json["status_url"].as_str().unwrap().to_owned();
+    let get = |path: String| {
+        let routes = routes.clone();
+        async move {
+            let resp = warp::test::request()
+                .path(&path)
+                .remote_addr(from("192.0.2.1"))
+                .reply(&routes)
+                .await;
+            let json: serde_json::Value =
+                serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
+            (resp.status().as_u16(), json)
+        }
+    };
+    assert_eq!(get(path.clone()).await.0, 200);
+
+    pg.stop();
+    let asked = std::time::Instant::now();
+    let (status, json) = get(path.clone()).await;
+    assert_eq!(status, 503, "{json}");
+    assert_eq!(json["error"]["code"], "unavailable");
+    assert_eq!(
+        json["error"]["message"],
+        "the service is temporarily unavailable; retry shortly"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "the answer took {:?}",
+        asked.elapsed()
+    );
+    let (status, ready) = get("/readyz".into()).await;
+    assert_eq!((status, ready["database"].clone()), (503, false.into()));
+
+    // Back by itself once the database is.
+    pg.restart();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if get(path.clone()).await.0 == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "no recovery in 30 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(get("/readyz".into()).await.0, 200);
+}
