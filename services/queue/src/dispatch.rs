@@ -205,7 +205,7 @@ impl Dispatcher {
             // At its cap on this launcher alone: no need to ask the server.
             let cap = self.settings.consumers.concurrency(plan).max(1) as usize;
             if self.lock().per_client.get(&client).copied().unwrap_or(0) >= cap {
-                self.fair.empty(plan, client);
+                self.fair.park(client);
                 continue;
             }
             match self.fetch(&client).await {
@@ -216,7 +216,7 @@ impl Dispatcher {
                 Fetched::Nothing => self.fair.empty(plan, client),
                 Fetched::Capped => {
                     self.capped.insert(client.clone());
-                    self.fair.empty(plan, client);
+                    self.fair.park(client);
                 }
             }
         }

@@ -27,6 +27,10 @@ enum State {
     /// Handed out by [`Fair::pick`]; `woken` if a wake came meanwhile (so an
     /// empty fetch does not forget work that arrived during it).
     Picked { woken: bool },
+    /// Has runs queued but is at its concurrency cap: out of the lists until
+    /// a wake says a run of it ended, and then back among the busy clients,
+    /// not the new ones (a flood at its cap must not pass for newcomers).
+    Parked,
 }
 
 /// One plan's lists: newly active clients, then clients served before.
@@ -111,6 +115,11 @@ impl<K: Clone + Eq + Hash> Fair<K> {
                 self.lists(plan).new.push_back((stamp, client));
             }
             Some(State::Picked { woken }) => *woken = true,
+            Some(State::Parked) => {
+                self.state.insert(client.clone(), State::Waiting);
+                let stamp = self.next_stamp();
+                self.lists(plan).old.push_back((stamp, client));
+            }
             Some(State::Waiting) => {}
         }
     }
@@ -154,8 +163,14 @@ impl<K: Clone + Eq + Hash> Fair<K> {
         self.lists(plan).old.push_back((stamp, client));
     }
 
-    /// `client` had nothing to take (or is at its concurrency cap): forget it
-    /// until the next wake, unless one came while it was picked.
+    /// `client` has runs queued but is at its concurrency cap: it leaves the
+    /// lists until the next wake, which returns it among the busy clients.
+    pub fn park(&mut self, client: K) {
+        self.state.insert(client, State::Parked);
+    }
+
+    /// `client` had nothing to take: forget it until the next wake (which
+    /// makes it new again), unless one came while it was picked.
     pub fn empty(&mut self, plan: Plan, client: K) {
         if let Some(State::Picked { woken: true }) = self.state.get(&client) {
             self.state.insert(client.clone(), State::Waiting);
@@ -254,6 +269,31 @@ mod tests {
         fair.wake(T, "b");
         assert_eq!(fair.pick(|_| true), Some((T, "b")));
         assert_eq!(fair.pick(|_| true), None);
+    }
+
+    #[test]
+    fn a_flood_at_its_cap_comes_back_busy_not_new() {
+        let mut fair = Fair::new();
+        for c in ["f1", "f2", "f3"] {
+            fair.wake(A, c);
+        }
+        // Each flooder is served once, then found at its cap and parked.
+        for _ in 0..3 {
+            let (plan, c) = fair.pick(|_| true).unwrap();
+            fair.served(plan, c);
+        }
+        for _ in 0..3 {
+            let (_, c) = fair.pick(|_| true).unwrap();
+            fair.park(c);
+        }
+        assert_eq!(fair.pick(|_| true), None);
+        // A newcomer arrives; then the flooders' runs end and wake them.
+        fair.wake(A, "polite");
+        for c in ["f1", "f2", "f3"] {
+            fair.wake(A, c);
+        }
+        assert_eq!(fair.pick(|_| true), Some((A, "polite")));
+        assert_eq!(fair.pick(|_| true), Some((A, "f1")));
     }
 
     #[test]
