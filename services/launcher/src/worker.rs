@@ -231,7 +231,7 @@ impl Worker {
                     }
                 }
                 let _ = msg.ack_with(AckKind::Term).await;
-                delivery.wake_client(&self.js.client()).await;
+                delivery.finish(&self.js.client()).await;
                 return;
             }
         };
@@ -240,7 +240,7 @@ impl Worker {
             self.fail(&run, attempt, Outcome::InvalidJob, &e.to_string())
                 .await;
             let _ = msg.ack_with(AckKind::Term).await;
-            delivery.wake_client(&self.js.client()).await;
+            delivery.finish(&self.js.client()).await;
             return;
         }
 
@@ -285,7 +285,7 @@ impl Worker {
             }
         }
         // The client may have more queued, and now has room under its cap.
-        delivery.wake_client(&self.js.client()).await;
+        delivery.finish(&self.js.client()).await;
     }
 
     /// Runs the job and publishes everything about it.

@@ -77,10 +77,15 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Tells every launcher that this run's client may have more work (and a
-    /// free place under its concurrency cap); call after acknowledging.
-    pub async fn wake_client(&self, nats: &async_nats::Client) {
-        let (plan, token) = &self.client;
+    /// Gives the slot back, then tells every launcher that this run's client
+    /// may have more work (and a free place under its cap); call once the
+    /// run is acknowledged or handed back. In that order: a wake that came
+    /// before the slot was free would find the client still at its cap and
+    /// park it with no wake left to come.
+    pub async fn finish(self, nats: &async_nats::Client) {
+        let Delivery { client, _slot, .. } = self;
+        drop(_slot);
+        let (plan, token) = &client;
         let _ = nats
             .publish(subjects::wake(*plan, token), bytes::Bytes::new())
             .await;

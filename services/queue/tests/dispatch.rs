@@ -78,7 +78,7 @@ async fn take(d: &mut Dispatcher, within: Duration) -> Option<Delivery> {
 
 async fn finish(js: &jetstream::Context, d: Delivery) {
     d.message.double_ack().await.unwrap();
-    d.wake_client(&js.client()).await;
+    d.finish(&js.client()).await;
 }
 
 #[tokio::test]
