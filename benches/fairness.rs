@@ -1,12 +1,13 @@
 //! A polite client's submit→result latency on a running system, without and
-//! under a flood: thirty anonymous addresses (127.0.0.2 … 127.0.0.31) each
+//! under a flood: anonymous addresses (127.0.0.2 on, thirty by default) each
 //! keeping their queue full of 10-second loops within their rate limits,
 //! plus (with `MOAT_BENCH_FLOOD_KEY`) one tenant holding 100 queued loops.
 //!
 //! Run against `just up` (loopback only):
 //!   cargo bench -p moat-benches --bench fairness
 //! Settings: `MOAT_SERVER` (http://127.0.0.1:8080), `MOAT_BENCH_RUNS` (20),
-//! `MOAT_BENCH_FLOOD_KEY` (a tenant's key from `moat keys create`).
+//! `MOAT_BENCH_FLOOD_KEY` (a tenant's key from `moat keys create`),
+//! `MOAT_BENCH_ADDRESSES` (30 flooding addresses from 127.0.0.2 on).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -138,7 +139,12 @@ async fn main() {
 
     let stop = tokio_util::sync::CancellationToken::new();
     let mut tasks = Vec::new();
-    for n in 2..=31u8 {
+    let addresses: u8 = std::env::var("MOAT_BENCH_ADDRESSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+        .clamp(1, 200);
+    for n in 2..2 + addresses {
         tasks.push(tokio::spawn(flood_address(
             server,
             Ipv4Addr::new(127, 0, 0, n),
@@ -165,8 +171,15 @@ async fn main() {
         }
         println!("tenant flood: {queued} runs of 10 s queued");
     }
-    // Let the flood fill every queue first.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Measure the flood in its steady state: every flooding address has had
+    // its first turn (one 10 s run each on the anonymous share of the slots),
+    // so newcomers are measured against a flood, not its first round.
+    let round = Duration::from_secs(11 * u64::from(addresses));
+    println!(
+        "flood: {addresses} addresses; waiting {} s for its first round",
+        round.as_secs()
+    );
+    tokio::time::sleep(round).await;
     measure(server, runs, "under flood").await;
     stop.cancel();
     for t in tasks {
