@@ -15,17 +15,24 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.metrics_addr))?;
     let shutdown = moat_ops::shutdown_on_signals("draining running jobs");
     let limit = std::time::Duration::from_millis(config.drain_ms) + STOP_MARGIN;
-    match moat_ops::bounded_stop(
+    let code = match moat_ops::bounded_stop(
         moat_launcher::run(config, listener, shutdown.clone()),
         shutdown,
         limit,
     )
     .await
     {
-        Some(result) => result?,
+        Some(Ok(())) => 0,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            1
+        }
         // Something it waits on is gone for good; its work is safe in the
         // queue (unacknowledged runs are redelivered).
-        None => std::process::exit(1),
-    }
-    Ok(())
+        None => 1,
+    };
+    // Exit here rather than return: dropping the runtime waits on whatever
+    // its threads still hold (seen: an edge whose `moat up` was killed
+    // stayed alive after its stop), and a stopped service must be gone.
+    std::process::exit(code)
 }
