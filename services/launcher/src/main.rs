@@ -3,9 +3,6 @@
 
 use clap::Parser;
 
-/// How long past its own drain it may take to stop once told to.
-const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     moat_ops::init_tracing();
@@ -14,25 +11,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.metrics_addr))?;
     let shutdown = moat_ops::shutdown_on_signals("draining running jobs");
-    let limit = std::time::Duration::from_millis(config.drain_ms) + STOP_MARGIN;
-    let code = match moat_ops::bounded_stop(
+    let drain = std::time::Duration::from_millis(config.drain_ms);
+    moat_ops::serve_until_stopped(
         moat_launcher::run(config, listener, shutdown.clone()),
         shutdown,
-        limit,
+        drain,
     )
     .await
-    {
-        Some(Ok(())) => 0,
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            1
-        }
-        // Something it waits on is gone for good; its work is safe in the
-        // queue (unacknowledged runs are redelivered).
-        None => 1,
-    };
-    // Exit here rather than return: dropping the runtime waits on whatever
-    // its threads still hold (seen: an edge whose `moat up` was killed
-    // stayed alive after its stop), and a stopped service must be gone.
-    std::process::exit(code)
 }

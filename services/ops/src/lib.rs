@@ -70,6 +70,31 @@ pub async fn bounded_stop<T>(
     }
 }
 
+/// How long past its own drain a service may take to stop once told to.
+pub const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A service's `main` tail: runs it under [`bounded_stop`] (`drain` plus
+/// [`STOP_MARGIN`]) and exits the process with 0 on a clean stop, 1 on an
+/// error or an overrun. It exits rather than returns: dropping the runtime
+/// waits on whatever its threads still hold, and a stopped service must be
+/// gone. Work in hand is safe in the queue (unacknowledged runs are
+/// redelivered).
+pub async fn serve_until_stopped<E: std::fmt::Display>(
+    service: impl std::future::Future<Output = Result<(), E>>,
+    shutdown: CancellationToken,
+    drain: std::time::Duration,
+) -> ! {
+    let code = match bounded_stop(service, shutdown, drain + STOP_MARGIN).await {
+        Some(Ok(())) => 0,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            1
+        }
+        None => 1,
+    };
+    std::process::exit(code)
+}
+
 /// What `/metrics` and `/healthz` report.
 pub trait Health: Send + Sync + 'static {
     /// The Prometheus text exposition.
