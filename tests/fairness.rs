@@ -2,8 +2,8 @@
 //! slots, the edge's default anonymous rate limits): ten anonymous
 //! addresses (127.0.0.2 … 127.0.0.11) keep their queues full within their
 //! limits and a tenant holds 100 queued runs, while a second tenant's run
-//! and a fresh address's run each finish within a bound. Needs root and the
-//! rootfs (`just rootfs`).
+//! and a fresh address's run (and its prompt resubmissions) each finish
+//! within a bound. Needs root and the rootfs (`just rootfs`).
 
 mod support;
 
@@ -103,6 +103,23 @@ async fn a_flood_of_addresses_and_a_tenants_backlog_do_not_hold_back_newcomers()
     for (from, run) in anon_runs.iter().step_by(3) {
         done_after(server, *from, None, run, started).await;
     }
+    // From now on each address keeps its queue full, as a flood would:
+    // it submits again about once a second, refused while its queue is full.
+    let flooding = tokio_util::sync::CancellationToken::new();
+    let mut flooders = Vec::new();
+    for n in 2..12u8 {
+        let stop = flooding.clone();
+        flooders.push(tokio::spawn(async move {
+            let from = IpAddr::from([127, 0, 0, n]);
+            while !stop.is_cancelled() {
+                let _ = submit_from(server, from, None, SLOW, 5_000).await;
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = tokio::time::sleep(Duration::from_millis(1000)) => {}
+                }
+            }
+        }));
+    }
 
     // The newcomers: a second tenant, and a fresh address.
     let fresh = IpAddr::from([127, 0, 0, 100]);
@@ -117,6 +134,7 @@ async fn a_flood_of_addresses_and_a_tenants_backlog_do_not_hold_back_newcomers()
         done_after(server, fresh, Some(&polite_key), &polite_run, t),
         done_after(server, fresh, None, &fresh_run, t),
     );
+    eprintln!("second tenant: {polite:?}, fresh address: {anon:?}");
     // About one run per slot (~1.3 s each with its sandbox) plus polling,
     // not the backlog (20 anonymous runs and 100 of the tenant's left).
     assert!(
@@ -127,6 +145,24 @@ async fn a_flood_of_addresses_and_a_tenants_backlog_do_not_hold_back_newcomers()
         anon < Duration::from_secs(10),
         "the fresh address waited {anon:?}"
     );
+    // It resubmits the moment each result is in: still new each time, not
+    // filed behind the ten flooding addresses (a round of ten runs, ~13 s).
+    for round in 1..=2 {
+        let t = Instant::now();
+        let run = submit_from(server, fresh, None, "export default 3;", 5_000)
+            .await
+            .unwrap();
+        let again = done_after(server, fresh, None, &run, t).await;
+        eprintln!("resubmission {round}: {again:?}");
+        assert!(
+            again < Duration::from_secs(10),
+            "the fresh address's resubmission {round} waited {again:?}"
+        );
+    }
+    flooding.cancel();
+    for f in flooders {
+        f.await.unwrap();
+    }
     // The backlog is still there: the newcomers did not wait for it.
     let (status, body) = request_from(server, flooder, "GET", "/v1/usage", Some(&flood_key), "")
         .await

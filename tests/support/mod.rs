@@ -178,7 +178,11 @@ pub fn processes_naming(path: &Path) -> Vec<String> {
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&needle) && alive(pid.parse().unwrap()) {
+        // Services get the directory through their environment (MOAT_*),
+        // not always their arguments.
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let environ = String::from_utf8_lossy(&environ);
+        if (cmdline.contains(&needle) || environ.contains(&needle)) && alive(pid.parse().unwrap()) {
             found.push(format!("{pid}: {cmdline}"));
         }
     }

@@ -3,6 +3,7 @@
 //! cancelled by SIGTERM or Ctrl-C, and the small HTTP server for `/metrics`
 //! (Prometheus text) and `/healthz`. It knows nothing of what a service does.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ pub fn init_tracing() {
             tracing_subscriber::EnvFilter::try_from_env("MOAT_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         // Colour only for a person at a terminal: `moat up` and log files
         // get plain text.
         .with_ansi(
@@ -24,6 +25,26 @@ pub fn init_tracing() {
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .init();
+}
+
+/// Stderr that never fails. A service's stderr is often a pipe to `moat up`
+/// or a log collector; once the reader is gone, writes fail with EPIPE, and
+/// tracing-subscriber reports a failed write with `eprintln!`, which panics
+/// on the same broken pipe, in whatever task was logging (the signal task
+/// included, so a service whose supervisor died could never stop). Lost log
+/// lines are the lesser harm.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C; `what` says what the service then
@@ -38,8 +59,10 @@ pub fn shutdown_on_signals(what: &'static str) -> CancellationToken {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-        tracing::info!("shutting down: {what}");
+        // Cancel first: nothing on the way to the log may keep a service
+        // from stopping.
         signal.cancel();
+        tracing::info!("shutting down: {what}");
     });
     shutdown
 }
@@ -87,7 +110,8 @@ pub async fn serve_until_stopped<E: std::fmt::Display>(
     let code = match bounded_stop(service, shutdown, drain + STOP_MARGIN).await {
         Some(Ok(())) => 0,
         Some(Err(e)) => {
-            eprintln!("error: {e}");
+            // Not `eprintln!`, which panics when stderr is a broken pipe.
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             1
         }
         None => 1,

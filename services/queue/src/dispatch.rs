@@ -63,7 +63,18 @@ pub struct DispatchSettings {
 #[derive(Debug, Default)]
 struct Running {
     anon: usize,
-    per_client: HashMap<Client, usize>,
+    per_client: HashMap<Client, Held>,
+}
+
+/// One client's runs on this launcher.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    runs: usize,
+    /// The latest of them emptied the client's queue: at its cap here, the
+    /// client has nothing waiting that this launcher knows of, so it need
+    /// not be parked among the busy; the wake at that run's end brings it
+    /// back as new.
+    drained: bool,
 }
 
 /// One run taken from the queue, with its client and its hold on a slot
@@ -105,9 +116,9 @@ impl Drop for Slot {
         if self.client.0 == Plan::Anonymous {
             r.anon = r.anon.saturating_sub(1);
         }
-        if let Some(n) = r.per_client.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(held) = r.per_client.get_mut(&self.client) {
+            held.runs -= 1;
+            if held.runs == 0 {
                 r.per_client.remove(&self.client);
             }
         }
@@ -209,13 +220,19 @@ impl Dispatcher {
             let plan = client.0;
             // At its cap on this launcher alone: no need to ask the server.
             let cap = self.settings.consumers.concurrency(plan).max(1) as usize;
-            if self.lock().per_client.get(&client).copied().unwrap_or(0) >= cap {
-                self.fair.park(client);
+            let held = self.held(&client);
+            if held.runs >= cap {
+                if held.drained {
+                    self.fair.empty(plan, client);
+                } else {
+                    self.fair.park(client);
+                }
                 continue;
             }
             match self.fetch(&client).await {
                 Fetched::Run(message) => {
-                    self.fair.served(plan, client.clone());
+                    self.fair
+                        .served(plan, client.clone(), more_queued(&message));
                     return Some(self.deliver(*message, client));
                 }
                 Fetched::Nothing => self.fair.empty(plan, client),
@@ -231,12 +248,23 @@ impl Dispatcher {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn held(&self, client: &Client) -> Held {
+        self.lock()
+            .per_client
+            .get(client)
+            .copied()
+            .unwrap_or_default()
+    }
+
     fn deliver(&self, message: jetstream::Message, client: Client) -> Delivery {
+        let drained = !more_queued(&message);
         let mut r = self.lock();
         if client.0 == Plan::Anonymous {
             r.anon += 1;
         }
-        *r.per_client.entry(client.clone()).or_insert(0) += 1;
+        let held = r.per_client.entry(client.clone()).or_default();
+        held.runs += 1;
+        held.drained = drained;
         drop(r);
         Delivery {
             message,
@@ -280,7 +308,7 @@ impl Dispatcher {
     async fn take_late(&mut self, anon_ok: bool) -> Option<Delivery> {
         while let Ok((client, message)) = self.late.try_recv() {
             let cap = self.settings.consumers.concurrency(client.0).max(1) as usize;
-            let room = self.lock().per_client.get(&client).copied().unwrap_or(0) < cap;
+            let room = self.held(&client).runs < cap;
             if room && (client.0 == Plan::Tenant || anon_ok) {
                 return Some(self.deliver(message, client));
             }
@@ -404,6 +432,12 @@ impl Dispatcher {
         self.consumers.insert(client.clone(), consumer.clone());
         Ok(consumer)
     }
+}
+
+/// Whether the client has runs queued behind `message` (the server's count
+/// at delivery; when it cannot be read, assume so, which only costs a turn).
+fn more_queued(message: &jetstream::Message) -> bool {
+    message.info().map(|i| i.pending > 0).unwrap_or(true)
 }
 
 /// What one pull request brought.

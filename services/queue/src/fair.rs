@@ -4,11 +4,13 @@
 //! [`crate::dispatch`] feeds it wakes and fetch results.
 //!
 //! The bound this gives: a client's backlog delays another client's run by
-//! at most one of its runs per slot. A client that has been served goes to
-//! the back of the busy list, behind every other client waiting there, and a
-//! newly woken client goes ahead of all of them. A polite client (one run at
-//! a time) is new at each submission, so a flood by others never stands
-//! before it, only the runs already holding slots do.
+//! at most one of its runs per slot. A client that has been served with runs
+//! still queued goes to the back of the busy list, behind every other client
+//! waiting there; a client whose queue that run emptied is forgotten, so its
+//! next submission makes it new again, and a newly woken client goes ahead
+//! of every busy one. A polite client (one run at a time) is new at each
+//! submission, so a flood by others never stands before it, only the runs
+//! already holding slots do.
 //!
 //! Clients are kept per plan so that a filter on plans (anonymous work at its
 //! share of the slots) costs O(1) instead of a scan; a global arrival stamp
@@ -156,8 +158,15 @@ impl<K: Clone + Eq + Hash> Fair<K> {
         None
     }
 
-    /// A run was taken from `client`: it goes to the back of the busy list.
-    pub fn served(&mut self, plan: Plan, client: K) {
+    /// A run was taken from `client`. With `more` runs queued behind it, the
+    /// client goes to the back of the busy list. Without, it is forgotten
+    /// (as after [`Fair::empty`]): its next submission makes it new, so a
+    /// client that keeps no backlog is never filed among the busy ones.
+    pub fn served(&mut self, plan: Plan, client: K, more: bool) {
+        if !more {
+            self.empty(plan, client);
+            return;
+        }
         self.state.insert(client.clone(), State::Waiting);
         let stamp = self.next_stamp();
         self.lists(plan).old.push_back((stamp, client));
@@ -204,7 +213,7 @@ mod tests {
                 Some(left) if *left > 0 => {
                     *left -= 1;
                     order.push(c);
-                    fair.served(plan, c);
+                    fair.served(plan, c, *left > 0);
                 }
                 _ => fair.empty(plan, c),
             }
@@ -245,9 +254,9 @@ mod tests {
         fair.wake(T, "acme");
         // Anonymous work at its share: only tenants are eligible.
         assert_eq!(fair.pick(|p| p == T), Some((T, "acme")));
-        fair.served(T, "acme");
+        fair.served(T, "acme", true);
         assert_eq!(fair.pick(|p| p == T), Some((T, "acme")));
-        fair.served(T, "acme");
+        fair.served(T, "acme", true);
         assert!(fair.has_waiting(A));
         // Once anonymous work may run again, the waiting anonymous client is
         // new, so it goes before the busy tenant.
@@ -280,7 +289,7 @@ mod tests {
         // Each flooder is served once, then found at its cap and parked.
         for _ in 0..3 {
             let (plan, c) = fair.pick(|_| true).unwrap();
-            fair.served(plan, c);
+            fair.served(plan, c, true);
         }
         for _ in 0..3 {
             let (_, c) = fair.pick(|_| true).unwrap();
@@ -311,5 +320,36 @@ mod tests {
         work.insert("fresh", 1);
         fair.wake(A, "fresh");
         assert_eq!(serve(&mut fair, &mut work, 1), ["fresh"]);
+    }
+
+    #[test]
+    fn a_client_whose_queue_emptied_is_new_at_its_next_submission() {
+        let mut fair = Fair::new();
+        let mut work = HashMap::from([("f1", 50), ("f2", 50), ("polite", 1)]);
+        for c in ["f1", "f2", "polite"] {
+            fair.wake(A, c);
+        }
+        assert_eq!(serve(&mut fair, &mut work, 3), ["f1", "f2", "polite"]);
+        // Its run ends (the launcher's wake finds nothing), then it submits
+        // again: it goes before both flooders, whatever their backlog.
+        fair.wake(A, "polite");
+        let (plan, c) = fair.pick(|_| true).unwrap();
+        assert_eq!(c, "polite");
+        fair.empty(plan, c);
+        assert_eq!(serve(&mut fair, &mut work, 1), ["f1"]);
+        work.insert("polite", 1);
+        fair.wake(A, "polite");
+        assert_eq!(serve(&mut fair, &mut work, 2), ["polite", "f2"]);
+    }
+
+    #[test]
+    fn a_wake_while_picked_keeps_a_drained_client_new() {
+        let mut fair = Fair::new();
+        fair.wake(T, "a");
+        let (plan, c) = fair.pick(|_| true).unwrap();
+        // A submission lands between the fetch and its answer.
+        fair.wake(T, "a");
+        fair.served(plan, c, false);
+        assert_eq!(fair.pick(|_| true), Some((T, "a")));
     }
 }
