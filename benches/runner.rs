@@ -22,7 +22,16 @@ fn in_process(code: &str) -> Outcome {
     let writer = Arc::new(FrameWriter::new(Box::new(std::io::sink())));
     let started = Instant::now();
     let deadline = moat_runner::deadline_for(&job, started);
-    moat_runner::run(&job, ModuleMap::builtins_only(), writer, started, deadline)
+    moat_runner::run(
+        &job,
+        ModuleMap::builtins_only(),
+        writer,
+        Arc::new(moat_runner::hostcall::HostChannel::closed(
+            "no host in this benchmark",
+        )),
+        started,
+        deadline,
+    )
 }
 
 fn engine(c: &mut Criterion) {

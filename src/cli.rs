@@ -93,6 +93,10 @@ pub struct ExecArgs {
     /// The moat-runner binary (default: next to this program).
     #[arg(long, env = "MOAT_RUNNER", value_name = "PATH")]
     pub runner: Option<PathBuf>,
+    /// The network policy the script's fetches are made under, as
+    /// `moat-egress` applies it.
+    #[command(flatten)]
+    pub egress: moat_egress::config::FetchArgs,
 }
 
 /// Arguments of `moat run`.

@@ -13,7 +13,10 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use moat_wire::{Frame, Job, Outcome, ResultFrame};
 
+use moat_egress::session::CallEvent;
+
 use crate::cli::ExecArgs;
+use crate::exec_host::ExecHost;
 use crate::render::{self, Style};
 
 /// Longest frame line accepted from the runner (a file frame is base64).
@@ -68,6 +71,8 @@ pub struct ExecConfig {
     pub json: bool,
     /// The runner binary.
     pub runner: PathBuf,
+    /// The network policy for the script's fetches.
+    pub egress: moat_egress::config::FetchArgs,
 }
 
 impl ExecConfig {
@@ -105,6 +110,7 @@ impl ExecConfig {
             out: args.out,
             json: args.json,
             runner,
+            egress: args.egress,
         })
     }
 }
@@ -128,14 +134,27 @@ pub fn exec(config: &ExecConfig) -> Result<Outcome, ExecError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = cmd.spawn()?;
-    let job = serde_json::to_vec(&config.job).expect("jobs always serialise");
+    let mut job = serde_json::to_vec(&config.job).expect("jobs always serialise");
+    job.push(b'\n');
     let mut stdin = child.stdin.take().expect("stdin is piped");
     // A runner that exits early closes its stdin; its result says why.
     let _ = stdin.write_all(&job);
-    drop(stdin);
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(config.job.timeout_ms);
+    // The rest of stdin carries the answers to the script's fetches.
+    let host = match ExecHost::start(stdin, &config.egress, deadline, !config.json) {
+        Ok(host) => Some(host),
+        Err(e) => {
+            eprintln!("moat exec: fetch is unavailable: {e}");
+            None
+        }
+    };
 
     let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let printed = print_frames(stdout, config);
+    let printed = print_frames(stdout, config, host.as_ref());
+    if let Some(host) = host {
+        host.finish();
+    }
     let status = child.wait()?;
     match printed? {
         Some(result) => Ok(result.outcome),
@@ -147,6 +166,7 @@ pub fn exec(config: &ExecConfig) -> Result<Outcome, ExecError> {
 fn print_frames(
     mut reader: impl BufRead,
     config: &ExecConfig,
+    host: Option<&ExecHost>,
 ) -> Result<Option<ResultFrame>, ExecError> {
     let out_style = Style::detect(std::io::stdout().is_terminal());
     let err_style = Style::detect(std::io::stderr().is_terminal());
@@ -205,6 +225,18 @@ fn print_frames(
                 return Ok(Some(result));
             }
             Frame::Log(_) => {}
+            // Host calls go to the session; without one, the runner's
+            // stdin closes and it fails each call itself.
+            Frame::Call(call) => {
+                if let Some(host) = host {
+                    host.call(CallEvent::Call(call));
+                }
+            }
+            Frame::Cancel(cancel) => {
+                if let Some(host) = host {
+                    host.call(CallEvent::Cancel(cancel.id));
+                }
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod exec;
+pub mod exec_host;
 pub mod files;
 pub mod http;
 pub mod keys;

@@ -98,6 +98,32 @@ pub fn file_line(
     )
 }
 
+/// One finished request of the script's: method, URL (query cut: it may
+/// hold secrets), and its status or why it failed, size and time.
+pub fn net_line(
+    method: &str,
+    url: &str,
+    status: Option<u16>,
+    error: Option<(&str, &str)>,
+    bytes: u64,
+    ms: u64,
+    style: Style,
+) -> String {
+    let url = match url.split_once('?') {
+        Some((path, _)) => format!("{path}?…"),
+        None => url.to_owned(),
+    };
+    let how = match (status, error) {
+        (_, Some((code, message))) => style.paint("31", &format!("{code}: {message}")),
+        (Some(status), None) => format!("{status}, {}", human_bytes(bytes)),
+        (None, None) => "no answer".to_owned(),
+    };
+    format!(
+        "{} {method} {url} → {how} ({ms} ms)",
+        style.paint("35", "net ")
+    )
+}
+
 /// The closing lines: outcome, timings, and the value or the error.
 pub fn summary(result: &ResultFrame, style: Style) -> String {
     let mut out = String::new();

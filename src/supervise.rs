@@ -42,6 +42,10 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     /// How long it may take to stop after SIGTERM before it is killed.
     pub grace: Duration,
+    /// Starts with none of our environment but `PATH`, `MOAT_LOG`,
+    /// `NO_COLOR` and its own `MOAT_EGRESS_*` settings, plus `env`: for a
+    /// service that must hold no credentials.
+    pub isolated: bool,
 }
 
 /// Lines waiting for the terminal; past this, lines are dropped (counted)
@@ -240,6 +244,11 @@ fn spawn(spec: &Spec) -> std::io::Result<Child> {
         }
         None => Command::new(&spec.program),
     };
+    if spec.isolated {
+        command.env_clear().envs(std::env::vars().filter(|(k, _)| {
+            k == "PATH" || k == "MOAT_LOG" || k == "NO_COLOR" || k.starts_with("MOAT_EGRESS_")
+        }));
+    }
     command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -357,6 +366,7 @@ mod tests {
             args: vec!["-c".into(), script.into()],
             env: vec![],
             grace: Duration::from_secs(2),
+            isolated: false,
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use moat_wire::{Outcome, ScriptError};
 
+use crate::hostcall::HostChannel;
 use crate::modules::ModuleMap;
 use crate::output::Output;
 use crate::stop::Stop;
@@ -32,6 +33,8 @@ pub struct Host {
     pub modules: ModuleMap,
     /// Raised by any part that needs the run to end now.
     pub stop: Arc<Stop>,
+    /// Calls to the host (`fetch`) and their replies.
+    pub calls: Arc<HostChannel>,
     /// When the run times out.
     pub deadline: Instant,
     /// The job's deadline in milliseconds, for messages.

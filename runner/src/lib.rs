@@ -11,10 +11,12 @@
 //! - [`prelude`]: the web-style globals, in JS, for any engine;
 //! - [`modules`]: what may be imported;
 //! - [`output`]: frames on stdout, under the job's caps;
+//! - [`hostcall`]: calls to the host (`fetch`) and their replies on stdin;
 //! - [`allocator`], [`stop`], [`watchdog`]: the limits.
 
 pub mod allocator;
 pub mod engine;
+pub mod hostcall;
 pub mod modules;
 pub mod output;
 pub mod prelude;
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use moat_wire::{Job, Outcome, ResultFrame, ScriptError};
 
 use crate::engine::{Engine, Host, Script};
+use crate::hostcall::HostChannel;
 use crate::modules::ModuleMap;
 use crate::output::{FrameWriter, Output};
 use crate::stop::Stop;
@@ -65,10 +68,13 @@ pub fn refuse(writer: &FrameWriter, outcome: Outcome, error: ScriptError, starte
 ///
 /// `started` is when the process began (for `wall_ms`) and `deadline` is
 /// when the run must end; the caller arms the watchdog for the same deadline.
+/// `calls` is the run's channel to its host (one that is closed makes every
+/// `fetch` fail).
 pub fn run(
     job: &Job,
     modules: ModuleMap,
     writer: Arc<FrameWriter>,
+    calls: Arc<HostChannel>,
     started: Instant,
     deadline: Instant,
 ) -> Outcome {
@@ -92,6 +98,7 @@ pub fn run(
         output,
         modules,
         stop,
+        calls,
         deadline,
         timeout_ms: job.timeout_ms,
         heap_limit: usize::try_from(job.memory_mb * 1024 * 1024).unwrap_or(usize::MAX),

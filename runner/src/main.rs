@@ -1,13 +1,16 @@
-//! `moat-runner`: reads one job on stdin, runs it, writes frames on stdout.
-//! Exit status: 0 for `ok`, otherwise the outcome's code (`Outcome::exit_code`).
+//! `moat-runner`: reads one job on stdin (its first line), runs it, writes
+//! frames on stdout; the rest of stdin carries the host's replies to its
+//! calls (`moat_runner::hostcall`). Exit status: 0 for `ok`, otherwise the
+//! outcome's code (`Outcome::exit_code`).
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
+use moat_runner::hostcall::HostChannel;
 use moat_runner::modules::ModuleMap;
 use moat_runner::output::FrameWriter;
 use moat_wire::{Job, Outcome, ScriptError};
@@ -42,13 +45,16 @@ fn main() -> ExitCode {
         None => ModuleMap::builtins_only(),
     };
 
+    // The job is the first line (JSON has no raw newlines) or, from a host
+    // that closes stdin after it, everything up to EOF.
+    let mut stdin = BufReader::new(std::io::stdin());
     let mut input = Vec::new();
-    let read = std::io::stdin()
+    let read = (&mut stdin)
         .take(MAX_JOB_BYTES + 1)
-        .read_to_end(&mut input);
+        .read_until(b'\n', &mut input);
     let job = match read {
         Ok(n) if n as u64 > MAX_JOB_BYTES => Err(format!("the job is over {MAX_JOB_BYTES} bytes")),
-        Ok(_) => Job::from_slice_strict(&input),
+        Ok(_) => Job::from_slice_strict(input.strip_suffix(b"\n").unwrap_or(&input)),
         Err(e) => Err(format!("cannot read the job: {e}")),
     };
     let job = match job {
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
     moat_runner::watchdog::spawn(deadline, job.timeout_ms, writer.clone(), started, |o| {
         std::process::exit(i32::from(o.exit_code()))
     });
-    let outcome = moat_runner::run(&job, modules, writer, started, deadline);
+    let calls = Arc::new(HostChannel::spawn(writer.clone(), Box::new(stdin)));
+    let outcome = moat_runner::run(&job, modules, writer, calls, started, deadline);
     exit(outcome)
 }

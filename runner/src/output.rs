@@ -35,6 +35,12 @@ impl FrameWriter {
         }
     }
 
+    /// Writes a frame that is not the result (a host call, say); false when
+    /// the sink is closed or the run is over.
+    pub fn write_frame(&self, frame: &Frame) -> bool {
+        self.write(frame)
+    }
+
     /// Writes a log or file frame; false when the sink is closed or the run is over.
     fn write(&self, frame: &Frame) -> bool {
         let line = frame.encode();

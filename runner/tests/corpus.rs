@@ -660,6 +660,8 @@ corpus! {
     ok_text_encoding,
     ok_url,
     ok_structured_clone,
+    ok_fetch_shapes,
+    ok_fetch_no_host,
     ok_base64,
     ok_deep_recursion,
     ok_stack_overflow_caught,

@@ -100,7 +100,16 @@ impl Layout {
                 format!("launcher-{i}'s metrics"),
             ));
         }
+        ports.push((
+            local(self.egress_metrics_port()),
+            "the egress service's metrics".to_owned(),
+        ));
         ports
+    }
+
+    /// The egress service's metrics port: after the launchers'.
+    pub fn egress_metrics_port(&self) -> u16 {
+        self.metrics_port + 2 + self.launchers
     }
 
     /// The edge's token secret, made once per run directory so that tokens

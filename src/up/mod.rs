@@ -136,7 +136,7 @@ fn banner(layout: &Layout, log: &Log) {
         "  try         {moat} run{server} examples/hello.js"
     ));
     log.say(&format!(
-        "  metrics     http://127.0.0.1:{}/metrics (edge; recorder +1, launchers +2…)",
+        "  metrics     http://127.0.0.1:{}/metrics (edge; recorder +1, launchers +2…, egress after them)",
         layout.metrics_port
     ));
     log.say("  Ctrl-C stops everything.");

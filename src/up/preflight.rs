@@ -23,7 +23,7 @@ impl Layout {
                 ));
             }
         }
-        for binary in ["moat-edge", "moat-launcher", "moat-recorder"] {
+        for binary in ["moat-edge", "moat-launcher", "moat-recorder", "moat-egress"] {
             if !self.bin_dir.join(binary).is_file() {
                 missing.push(format!(
                     "{binary} is not built in {}: `just build` builds it",

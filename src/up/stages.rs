@@ -48,6 +48,7 @@ impl Layout {
                 ],
                 env: vec![],
                 grace: Duration::from_secs(10),
+                isolated: false,
             },
             Spec {
                 name: "containerd".into(),
@@ -59,6 +60,7 @@ impl Layout {
                 ],
                 env: vec![],
                 grace: Duration::from_secs(10),
+                isolated: false,
             },
         ];
         let mut workers = vec![Spec {
@@ -67,6 +69,7 @@ impl Layout {
             args: vec![],
             env: with(vec![("MOAT_METRICS_ADDR", local(self.metrics_port + 1))]),
             grace: Duration::from_secs(10),
+            isolated: false,
         }];
         let drain = std::env::var("MOAT_DRAIN_MS")
             .ok()
@@ -100,9 +103,26 @@ impl Layout {
                 // The launcher drains its runs first (MOAT_DRAIN_MS, passed
                 // through from our environment; 15 s by default).
                 grace: drain + Duration::from_secs(10),
+                isolated: false,
                 name,
             });
         }
+        // The egress service holds no credentials: it gets NATS and its own
+        // settings (MOAT_EGRESS_* from our environment), nothing else.
+        workers.push(Spec {
+            name: "egress".into(),
+            program: self.bin_dir.join("moat-egress"),
+            args: vec![],
+            env: vec![
+                ("MOAT_NATS_URL".to_owned(), self.nats_url()),
+                (
+                    "MOAT_METRICS_ADDR".to_owned(),
+                    local(self.egress_metrics_port()),
+                ),
+            ],
+            grace: Duration::from_secs(15),
+            isolated: true,
+        });
         let edge = vec![Spec {
             name: "edge".into(),
             program: self.bin_dir.join("moat-edge"),
@@ -114,6 +134,7 @@ impl Layout {
                 ("MOAT_EDGE_SECRET", secret.to_owned()),
             ]),
             grace: Duration::from_secs(10),
+            isolated: false,
         }];
         vec![infra, workers, edge]
     }
@@ -191,7 +212,7 @@ mod tests {
             names,
             vec![
                 vec!["nats", "containerd"],
-                vec!["recorder", "launcher-0", "launcher-1"],
+                vec!["recorder", "launcher-0", "launcher-1", "egress"],
                 vec!["edge"]
             ]
         );
@@ -204,7 +225,7 @@ mod tests {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default()
         };
-        let metrics: Vec<String> = ["edge", "recorder", "launcher-0", "launcher-1"]
+        let metrics: Vec<String> = ["edge", "recorder", "launcher-0", "launcher-1", "egress"]
             .iter()
             .map(|n| env(n, "MOAT_METRICS_ADDR"))
             .collect();
@@ -214,9 +235,16 @@ mod tests {
                 "127.0.0.1:19100",
                 "127.0.0.1:19101",
                 "127.0.0.1:19102",
-                "127.0.0.1:19103"
+                "127.0.0.1:19103",
+                "127.0.0.1:19104"
             ]
         );
+        // No credentials reach the egress service.
+        assert_eq!(env("egress", "MOAT_DATABASE_URL"), "");
+        assert!(stages
+            .iter()
+            .flatten()
+            .any(|s| s.name == "egress" && s.isolated));
         assert_ne!(
             env("launcher-0", "MOAT_IO_DIR"),
             env("launcher-1", "MOAT_IO_DIR")

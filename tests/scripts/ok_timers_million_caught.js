@@ -1,6 +1,7 @@
 // outcome: ok
 // Scheduling a million timers stops at the cap (100000 pending) with a
 // RangeError; the script catches it, clears what it scheduled, and ends ok.
+// timeout_ms: 30000
 // value: {"scheduled":100000,"error":"RangeError","capMentioned":true}
 const ids = [];
 let error = 'none';

@@ -1,5 +1,6 @@
 //! The prelude: the web-style globals a script expects (console, timers,
-//! TextEncoder/TextDecoder, URL/URLSearchParams, structuredClone) and the
+//! TextEncoder/TextDecoder, URL/URLSearchParams, structuredClone, fetch with
+//! Headers/Request/Response and AbortController) and the
 //! `moat:files` `save`, written in JS over a handful of narrow host calls
 //! (`host.log`, `host.setTimer`, `host.urlParse`, `host.saveFile`, ...). It is
 //! engine-neutral: any engine that evaluates [`SCRIPT`] and calls the function
@@ -20,6 +21,9 @@
 //! | `encoding.js` | `TextEncoder`, `TextDecoder` |
 //! | `url.js` | `URL`, `URLSearchParams` |
 //! | `structured_clone.js` | `structuredClone` |
+//! | `abort.js` | `AbortController`, `AbortSignal` (with `timeout` and `any`) |
+//! | `headers.js` | `Headers` |
+//! | `fetch.js` | `Request`, `Response`, `fetch` (a host call) |
 //! | `files.js` | `save`, behind `moat:files` |
 //! | `exports.js` | `describeError`; returns what Rust keeps and closes the closure |
 //!
@@ -46,6 +50,9 @@ prelude!(
     "encoding.js",
     "url.js",
     "structured_clone.js",
+    "abort.js",
+    "headers.js",
+    "fetch.js",
     "files.js",
     "exports.js",
 );

@@ -14,7 +14,9 @@ use moat_wire::LogLevel;
 use rquickjs::function::Opt;
 use rquickjs::{Ctx, Exception, Function, Object, Persistent, Result, TypedArray, Value};
 
+use super::calls::{self, PendingCalls};
 use super::timers::{self, Timers};
+use crate::hostcall::HostChannel;
 use crate::output::{FileRefused, Output};
 
 /// State the host calls share with the event loop.
@@ -23,11 +25,15 @@ pub struct Shared {
     pub output: Arc<Output>,
     /// Pending timers.
     pub timers: RefCell<Timers>,
+    /// The channel to the host (`fetch`).
+    pub channel: Arc<HostChannel>,
+    /// Calls waiting for their replies.
+    pub pending: RefCell<PendingCalls>,
 }
 
 /// Copies a typed array's bytes out of the engine.
 #[allow(unsafe_code)]
-fn copy_bytes(array: &TypedArray<'_, u8>) -> Option<Vec<u8>> {
+pub(super) fn copy_bytes(array: &TypedArray<'_, u8>) -> Option<Vec<u8>> {
     // SAFETY: the slice is copied at once; no JavaScript runs while it lives.
     unsafe { array.as_bytes() }.map(<[u8]>::to_vec)
 }
@@ -223,11 +229,22 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
         "setTimer",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, callback: Function<'js>, ms: f64, repeat: bool| {
+            move |ctx: Ctx<'js>,
+                  callback: Function<'js>,
+                  ms: f64,
+                  repeat: bool,
+                  unref: Opt<bool>| {
                 let callback = Persistent::save(&ctx, callback);
+                let keep_alive = !unref.0.unwrap_or(false);
                 s.timers
                     .borrow_mut()
-                    .add(callback, timers::delay(ms), repeat, Instant::now())
+                    .add(
+                        callback,
+                        timers::delay(ms),
+                        repeat,
+                        keep_alive,
+                        Instant::now(),
+                    )
                     .ok_or_else(|| {
                         Exception::throw_range(
                             &ctx,
@@ -248,6 +265,35 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
             if id.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(&id) {
                 s.timers.borrow_mut().clear(id as u32);
             }
+        })?,
+    )?;
+
+    let s = shared.clone();
+    host.set(
+        "call",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  op: String,
+                  args: String,
+                  body: Opt<Value<'js>>,
+                  resolve: Function<'js>,
+                  reject: Function<'js>| {
+                calls::call(
+                    &ctx,
+                    &s.channel,
+                    &s.pending,
+                    (op, args, body, resolve, reject),
+                )
+            },
+        )?,
+    )?;
+
+    let s = shared.clone();
+    host.set(
+        "cancel",
+        Function::new(ctx.clone(), move |id: f64| {
+            calls::cancel(&s.channel, &s.pending, id)
         })?,
     )?;
 

@@ -10,6 +10,7 @@
 //! value has settled and nothing is left to do (no jobs, no timers), as in
 //! Node; an uncaught exception or unhandled rejection ends it at once.
 
+mod calls;
 mod host;
 mod loader;
 mod timers;
@@ -126,6 +127,8 @@ impl Engine for QuickJs {
         let shared = Rc::new(Shared {
             output: host.output.clone(),
             timers: RefCell::new(Timers::default()),
+            channel: host.calls.clone(),
+            pending: RefCell::default(),
         });
         let mut ending = context.with(|ctx| {
             let Ok(stringify) = stringify.restore(&ctx) else {
@@ -146,6 +149,7 @@ impl Engine for QuickJs {
             let ending = session.run(script);
             // Handles into the heap must go before the runtime does.
             shared.timers.borrow_mut().clear_all();
+            shared.pending.borrow_mut().clear();
             rejections.borrow_mut().clear();
             ending
         });
@@ -228,41 +232,57 @@ impl<'js> Session<'js> {
                 }
                 continue;
             }
+            // A reply already here is delivered before anything waits.
+            if let Some(done) = self.shared.channel.next(None) {
+                if calls::deliver(&self.ctx, &self.shared.pending, done).is_err() {
+                    return self.thrown(false);
+                }
+                continue;
+            }
             let next = self.shared.timers.borrow_mut().next_due();
-            match next {
-                Some(due) => {
-                    let now = Instant::now();
-                    if now >= self.deadline {
-                        self.stop.set(Outcome::Timeout);
-                        continue;
-                    }
-                    if due > now {
-                        std::thread::sleep(due.min(self.deadline) - now);
-                        continue;
-                    }
-                    let fired = self.shared.timers.borrow_mut().take_due(now);
-                    if let Some(due) = fired {
-                        let called = due
-                            .callback
-                            .restore(&self.ctx)
-                            .and_then(|f| f.call::<_, Value>(()));
-                        if called.is_err() {
+            let alive = self.shared.timers.borrow().keep_alive();
+            let calling = self.shared.channel.in_flight() > 0;
+            if !alive && !calling {
+                return match phase {
+                    Phase::Settled(value) => self.finish(value),
+                    _ => Ending::failed(
+                        Outcome::Error,
+                        ScriptError::new(
+                            "Error",
+                            "the script is waiting for a promise that can never settle (nothing is left to run)",
+                        ),
+                        0,
+                    ),
+                };
+            }
+            let now = Instant::now();
+            if now >= self.deadline {
+                self.stop.set(Outcome::Timeout);
+                continue;
+            }
+            let wake = next.map_or(self.deadline, |due| due.min(self.deadline));
+            if wake > now {
+                // Idle: wait for a reply (a run with calls in flight is not
+                // done) or the next timer, never past the deadline.
+                if calling {
+                    if let Some(done) = self.shared.channel.next(Some(wake)) {
+                        if calls::deliver(&self.ctx, &self.shared.pending, done).is_err() {
                             return self.thrown(false);
                         }
                     }
+                } else {
+                    std::thread::sleep(wake - now);
                 }
-                None => {
-                    return match phase {
-                        Phase::Settled(value) => self.finish(value),
-                        _ => Ending::failed(
-                            Outcome::Error,
-                            ScriptError::new(
-                                "Error",
-                                "the script is waiting for a promise that can never settle (nothing is left to run)",
-                            ),
-                            0,
-                        ),
-                    };
+                continue;
+            }
+            let fired = self.shared.timers.borrow_mut().take_due(now);
+            if let Some(due) = fired {
+                let called = due
+                    .callback
+                    .restore(&self.ctx)
+                    .and_then(|f| f.call::<_, Value>(()));
+                if called.is_err() {
+                    return self.thrown(false);
                 }
             }
         }

@@ -22,6 +22,9 @@ struct Entry {
     callback: Persistent<Function<'static>>,
     interval: Option<Duration>,
     seq: u64,
+    /// Keeps the run alive while pending (all the script's timers do; the
+    /// prelude's own, like `AbortSignal.timeout`'s, do not, as in Node).
+    keeps_alive: bool,
 }
 
 /// The pending timers of one run.
@@ -31,6 +34,8 @@ pub struct Timers {
     next_seq: u64,
     queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
     entries: HashMap<u32, Entry>,
+    /// Entries that keep the run alive.
+    alive: usize,
 }
 
 /// A timer that is due: its callback, to be called now.
@@ -49,11 +54,14 @@ pub fn delay(ms: f64) -> Duration {
 
 impl Timers {
     /// Schedules a callback; `None` when [`MAX_PENDING`] timers are pending.
+    /// A timer that does not `keep_alive` fires only while something else
+    /// keeps the run going.
     pub fn add(
         &mut self,
         callback: Persistent<Function<'static>>,
         after: Duration,
         repeat: bool,
+        keep_alive: bool,
         now: Instant,
     ) -> Option<u32> {
         if self.entries.len() >= MAX_PENDING {
@@ -66,12 +74,14 @@ impl Timers {
         let id = self.next_id;
         let seq = self.push(id, now + after);
         let interval = repeat.then_some(after);
+        self.alive += usize::from(keep_alive);
         self.entries.insert(
             id,
             Entry {
                 callback,
                 interval,
                 seq,
+                keeps_alive: keep_alive,
             },
         );
         Some(id)
@@ -83,9 +93,20 @@ impl Timers {
         self.next_seq
     }
 
+    /// Whether a pending timer keeps the run alive.
+    pub fn keep_alive(&self) -> bool {
+        self.alive > 0
+    }
+
+    fn remove(&mut self, id: u32) {
+        if let Some(e) = self.entries.remove(&id) {
+            self.alive -= usize::from(e.keeps_alive);
+        }
+    }
+
     /// Cancels a timer; unknown ids are ignored, as in browsers.
     pub fn clear(&mut self, id: u32) {
-        self.entries.remove(&id);
+        self.remove(id);
     }
 
     /// When the next live timer is due, dropping cancelled ones on the way.
@@ -119,9 +140,7 @@ impl Timers {
                     e.seq = seq;
                 }
             }
-            None => {
-                self.entries.remove(&id);
-            }
+            None => self.remove(id),
         }
         Some(Due { callback })
     }
@@ -130,6 +149,7 @@ impl Timers {
     pub fn clear_all(&mut self) {
         self.entries.clear();
         self.queue.clear();
+        self.alive = 0;
     }
 }
 

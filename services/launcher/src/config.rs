@@ -94,12 +94,43 @@ pub struct Config {
     /// lost wake-up).
     #[arg(long, env = "MOAT_RESYNC_MS", default_value_t = 2_000)]
     pub resync_ms: u64,
+    /// Where scripts' fetches go: `nats` (the `moat-egress` service) or
+    /// `none` (every fetch fails, saying so).
+    #[arg(long, env = "MOAT_EGRESS", default_value = "nats")]
+    pub egress: EgressMode,
+    /// Requests one anonymous run may make.
+    #[arg(long, env = "MOAT_EGRESS_ANON_REQUESTS", default_value_t = 20)]
+    pub egress_anon_requests: u64,
+    /// Requests one tenant's run may make.
+    #[arg(long, env = "MOAT_EGRESS_TENANT_REQUESTS", default_value_t = 500)]
+    pub egress_tenant_requests: u64,
+    /// Response bytes (decoded) one anonymous run may receive.
+    #[arg(long, env = "MOAT_EGRESS_ANON_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub egress_anon_bytes: u64,
+    /// Response bytes (decoded) one tenant's run may receive.
+    #[arg(long, env = "MOAT_EGRESS_TENANT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub egress_tenant_bytes: u64,
+    /// Requests one run may have open at once (more wait their turn).
+    #[arg(long, env = "MOAT_EGRESS_CONCURRENCY", default_value_t = 6)]
+    pub egress_concurrency: usize,
+    /// Longest one request may take, in ms (never past the run's deadline).
+    #[arg(long, env = "MOAT_EGRESS_TIMEOUT_MS", default_value_t = 30_000)]
+    pub egress_timeout_ms: u64,
     /// Address for /metrics and /healthz.
     #[arg(long, env = "MOAT_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     pub metrics_addr: SocketAddr,
     /// Where saved files go.
     #[command(flatten)]
     pub store: moat_store::StoreArgs,
+}
+
+/// Where a launcher's runs reach the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EgressMode {
+    /// Through `moat-egress`, over NATS.
+    Nats,
+    /// Nowhere: every fetch fails with `EGRESS_UNAVAILABLE`.
+    None,
 }
 
 /// A configuration that cannot work.
@@ -131,6 +162,17 @@ impl Config {
         }
         if self.ack_wait_ms < 1_000 {
             return bad("--ack-wait-ms must be at least 1000".into());
+        }
+        if self.egress_concurrency < 1
+            || self.egress_concurrency > moat_wire::hostcall::MAX_CALLS_IN_FLIGHT
+        {
+            return bad(format!(
+                "--egress-concurrency must be 1 to {}",
+                moat_wire::hostcall::MAX_CALLS_IN_FLIGHT
+            ));
+        }
+        if self.egress_timeout_ms < 100 {
+            return bad("--egress-timeout-ms must be at least 100".into());
         }
         if let Err(e) = self.queue_limits().validate() {
             return bad(e);
@@ -166,6 +208,20 @@ impl Config {
             return bad(e);
         }
         Ok(())
+    }
+
+    /// What one run of `plan` may do through the network.
+    pub fn budget(&self, plan: moat_queue::Plan) -> moat_egress::session::Budget {
+        let (requests, bytes) = match plan {
+            moat_queue::Plan::Anonymous => (self.egress_anon_requests, self.egress_anon_bytes),
+            moat_queue::Plan::Tenant => (self.egress_tenant_requests, self.egress_tenant_bytes),
+        };
+        moat_egress::session::Budget {
+            requests,
+            bytes,
+            concurrency: self.egress_concurrency,
+            request_timeout: Duration::from_millis(self.egress_timeout_ms),
+        }
     }
 
     /// The number of sandboxes at once.

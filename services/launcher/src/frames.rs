@@ -6,6 +6,7 @@
 //! the pipe without looking, so the sandbox never blocks on a full pipe.
 
 use base64::Engine as _;
+use moat_wire::hostcall::{CallFrame, HostCall, MAX_CALLS_PER_RUN, MAX_CALL_BODY_BYTES};
 use moat_wire::{Frame, LogFrame, ResultFrame};
 
 use crate::sniff;
@@ -96,6 +97,10 @@ pub enum Accepted {
         /// The content.
         data: Vec<u8>,
     },
+    /// A host call, for the run's relay ([`crate::relay`]).
+    Call(CallFrame),
+    /// The run gave up on call `id`.
+    Cancel(u32),
     /// The run's end.
     Result(ResultFrame),
 }
@@ -124,6 +129,10 @@ pub enum Violation {
     /// More than [`Caps::max_files`] files, or one name twice.
     #[error("too many files, or a file name repeated")]
     Files,
+    /// A host call out of order (ids must increase), over the per-run count,
+    /// or with a body over the cap; or too many calls waiting at once.
+    #[error("host calls: {0}")]
+    Calls(&'static str),
 }
 
 /// Splits the runner's stdout into frames and checks each.
@@ -133,6 +142,8 @@ pub struct FrameDecoder {
     line: Vec<u8>,
     total: u64,
     files: Vec<String>,
+    calls: u64,
+    last_call: Option<u32>,
     finished: bool,
     poisoned: bool,
 }
@@ -145,6 +156,8 @@ impl FrameDecoder {
             line: Vec::new(),
             total: 0,
             files: Vec::new(),
+            calls: 0,
+            last_call: None,
             finished: false,
             poisoned: false,
         }
@@ -209,6 +222,28 @@ impl FrameDecoder {
         let frame = Frame::decode(line).map_err(|e| Violation::Malformed(e.to_string()))?;
         Ok(match frame {
             Frame::Log(log) => Accepted::Log(log),
+            Frame::Call(call) => {
+                // Increasing ids make "unique" a comparison, and a replayed
+                // or forged id impossible to confuse with a live one.
+                if self.last_call.is_some_and(|last| call.id <= last) {
+                    return Err(Violation::Calls("call ids must increase"));
+                }
+                self.calls += 1;
+                if self.calls > MAX_CALLS_PER_RUN {
+                    return Err(Violation::Calls("too many calls in one run"));
+                }
+                let HostCall::Fetch(fetch) = &call.call;
+                if fetch
+                    .body
+                    .as_ref()
+                    .is_some_and(|b| b.len() > MAX_CALL_BODY_BYTES.div_ceil(3) * 4)
+                {
+                    return Err(Violation::Calls("a request body is over the cap"));
+                }
+                self.last_call = Some(call.id);
+                Accepted::Call(call)
+            }
+            Frame::Cancel(cancel) => Accepted::Cancel(cancel.id),
             Frame::Result(result) => {
                 self.finished = true;
                 Accepted::Result(result)

@@ -10,6 +10,8 @@
 //! - [`run`]: one run in one sandbox, with the launcher's own deadline;
 //! - [`sandbox`], [`spec`]: containerd + runsc, and the sandbox's boundary;
 //! - [`frames`], [`sniff`]: the hostile-output decoder;
+//! - host calls (`fetch`): answered under the run's budget by
+//!   `moat_egress::session`, through `moat-egress` over NATS;
 //! - [`events`], [`store`]: where output goes;
 //! - [`metrics`]: `/metrics` and `/healthz`.
 
@@ -27,6 +29,7 @@ pub mod worker;
 /// The object store, from `moat-store` (the edge reads what the launcher writes).
 pub use moat_store as store;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -120,6 +123,16 @@ pub async fn run(
         },
         max_deliver: config.max_deliver,
         ack_wait: config.ack_wait(),
+        egress: match config.egress {
+            config::EgressMode::Nats => {
+                Arc::new(moat_egress::client::NatsEgress::new(client.clone()))
+            }
+            config::EgressMode::None => Arc::new(moat_egress::session::NoEgress),
+        },
+        budgets: (
+            config.budget(moat_queue::Plan::Anonymous),
+            config.budget(moat_queue::Plan::Tenant),
+        ),
     };
     let dead = tokio::spawn(dead_letters::run(
         worker.clone(),

@@ -115,6 +115,7 @@ impl Metrics {
             Violation::FileName(_) => "file_name",
             Violation::FileSize(_) => "file_size",
             Violation::Files => "files",
+            Violation::Calls(_) => "calls",
         };
         self.frames_rejected.with_label_values(&[reason]).inc();
     }

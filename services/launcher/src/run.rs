@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::frames::{Accepted, Caps, FrameDecoder, Violation};
 use crate::sandbox::{Exit, SandboxError, Sandboxes};
 use crate::spec::Limits;
+use moat_egress::session::{relay, CallEvent, HostSide};
 
 /// How much of the runner's stderr is kept for operators.
 const MAX_STDERR: usize = 16 * 1024;
@@ -76,12 +77,14 @@ pub struct RunReport {
 ///
 /// `frames` is unbounded so the sandbox is never held back by its consumer
 /// (a runner blocked on a full pipe would run into its own deadline); the
-/// decoder's caps bound what one run can queue there.
+/// decoder's caps bound what one run can queue there. The run's host calls
+/// are answered through `host` (its stdin stays open for the replies).
 pub async fn run_job(
     sandboxes: &Sandboxes,
     job: &Job,
     settings: &RunSettings,
     frames: mpsc::UnboundedSender<Accepted>,
+    host: HostSide,
     cancel: &CancellationToken,
 ) -> Result<RunReport, SandboxError> {
     let began = Instant::now();
@@ -92,6 +95,7 @@ pub async fn run_job(
     let mut stdout = sandbox.take_stdout().expect("a new sandbox has stdout");
     let mut stderr = sandbox.take_stderr().expect("a new sandbox has stderr");
     let caps = settings.caps;
+    let (calls, calls_rx) = mpsc::unbounded_channel();
     // Read stdout until EOF whatever it holds: a sandbox blocked on a full
     // pipe would hang until its deadline.
     let reader = tokio::spawn(async move {
@@ -113,6 +117,12 @@ pub async fn run_job(
                     for frame in accepted {
                         match frame {
                             Accepted::Result(r) => result = Some(r),
+                            Accepted::Call(call) => {
+                                let _ = calls.send(CallEvent::Call(call));
+                            }
+                            Accepted::Cancel(id) => {
+                                let _ = calls.send(CallEvent::Cancel(id));
+                            }
                             other => {
                                 count += 1;
                                 let _ = frames.send(other);
@@ -148,12 +158,39 @@ pub async fn run_job(
         let job_bytes = serde_json::to_vec(job).expect("jobs serialise");
         let deadline = Duration::from_millis(job.timeout_ms) + settings.grace;
         let remaining = deadline.saturating_sub(began.elapsed());
+        let run_deadline = began + Duration::from_millis(job.timeout_ms);
+        let mut refused = None;
         let waited = tokio::select! {
             waited = tokio::time::timeout(remaining, async {
-                sandbox.send_job(&job_bytes).await?;
-                sandbox.wait().await
+                let stdin = sandbox.send_job(&job_bytes).await?;
+                let relay = relay(
+                    stdin,
+                    calls_rx,
+                    host.egress,
+                    host.who,
+                    host.budget,
+                    run_deadline,
+                    host.net,
+                );
+                tokio::pin!(relay);
+                tokio::select! {
+                    exit = sandbox.wait() => exit.map(Some),
+                    verdict = &mut relay => match verdict {
+                        // The runner broke the call protocol: end it now.
+                        Err(v) => {
+                            refused = Some(Violation::Calls(v.0));
+                            Ok(None)
+                        }
+                        Ok(()) => sandbox.wait().await.map(Some),
+                    },
+                }
             }) => waited.map_err(|_| false),
             () = cancel.cancelled() => Err(true),
+        };
+        let waited = match waited {
+            Ok(Ok(None)) => Err(false),
+            Ok(other) => Ok(other.map(|e| e.expect("an exit when not refused"))),
+            Err(by_cancel) => Err(by_cancel),
         };
         let mut cancelled = false;
         let (exit, killed) = match waited {
@@ -168,18 +205,19 @@ pub async fn run_job(
                 (exit.ok().and_then(Result::ok), true)
             }
         };
-        Ok::<_, SandboxError>((start, exit, killed, cancelled))
+        Ok::<_, SandboxError>((start, exit, killed && refused.is_none(), cancelled, refused))
     }
     .await;
 
     let t = Instant::now();
     let destroyed = sandbox.destroy().await;
     let teardown = t.elapsed();
-    let (start, exit, killed, cancelled) = outcome?;
+    let (start, exit, killed, cancelled, refused) = outcome?;
     destroyed?;
 
     // Destroying the sandbox closed the pipes' far ends, so both readers end.
     let (result, violation, count) = reader.await.unwrap_or((None, None, 0));
+    let violation = violation.or(refused);
     let stderr = errors.await.unwrap_or_default();
     let wall_ms = began.elapsed().as_millis() as u64;
     let result = decide(job, result, violation.as_ref(), exit, killed, wall_ms);

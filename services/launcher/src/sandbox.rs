@@ -22,7 +22,7 @@ use containerd_client::services::v1::container::Runtime;
 use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::{
-    CloseIoRequest, Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
+    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
     DeleteTaskRequest, KillRequest, ListContainersRequest, StartRequest, WaitRequest,
 };
 use containerd_client::tonic::transport::Channel;
@@ -338,8 +338,10 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Writes the job to the runner's stdin and closes it.
-    pub async fn send_job(&self, job: &[u8]) -> Result<(), SandboxError> {
+    /// Writes the job, one line, to the runner's stdin and hands back our
+    /// end of it, still open: the host's replies to the run's calls follow
+    /// the job on the same pipe (the runner never waits for EOF).
+    pub async fn send_job(&self, job: &[u8]) -> Result<pipe::Sender, SandboxError> {
         // The shim opens its end of stdin in the background; until it does,
         // a non-blocking open for writing fails with ENXIO. Opening only when
         // a reader exists means the job is never written into a pipe that
@@ -360,23 +362,9 @@ impl Sandbox {
             }
         };
         stdin.write_all(job).await?;
+        stdin.write_all(b"\n").await?;
         stdin.flush().await?;
-        drop(stdin);
-        // The shim holds a writer of its own on stdin (so the runner does not
-        // see EOF early); closing it is how the runner learns the job is whole.
-        // What we wrote is already in the pipe, ahead of the EOF.
-        let req = CloseIoRequest {
-            container_id: self.id.clone(),
-            stdin: true,
-            ..Default::default()
-        };
-        let req = with_namespace!(req, self.sandboxes.config.namespace.as_str());
-        self.sandboxes
-            .tasks()
-            .close_io(req)
-            .await
-            .map_err(rpc("close stdin"))?;
-        Ok(())
+        Ok(stdin)
     }
 
     /// Takes the read end of the runner's stdout (once).

@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::run::{run_job, RunReport, RunSettings};
 use crate::sandbox::Sandboxes;
 use crate::store::ObjectStore;
+use moat_egress::session::{Budget, Egress, HostSide, RunIdentity};
 
 /// What every job handler shares.
 #[derive(Clone)]
@@ -46,6 +47,10 @@ pub struct Worker {
     pub max_deliver: i64,
     /// The consumers' ack wait (progress acks go out well inside it).
     pub ack_wait: Duration,
+    /// Where runs' fetches go.
+    pub egress: Arc<dyn Egress>,
+    /// What a run may do through the network: anonymous, tenant.
+    pub budgets: (Budget, Budget),
 }
 
 /// Takes runs from `dispatcher` while a slot is free until `shutdown`, then
@@ -307,7 +312,33 @@ impl Worker {
         let (tx, mut rx) = mpsc::unbounded_channel::<Accepted>();
         let mut events = EventPublisher::new(self.js.clone(), &request.id, attempt);
         let began = Instant::now();
-        let run = run_job(&self.sandboxes, &request.job, &self.settings, tx, cancel);
+        let (net, mut net_done) = mpsc::unbounded_channel();
+        let host = HostSide {
+            egress: self.egress.clone(),
+            who: RunIdentity {
+                run: request.id.clone(),
+                tenant: request.tenant.clone(),
+            },
+            budget: match plan {
+                moat_queue::Plan::Anonymous => self.budgets.0,
+                moat_queue::Plan::Tenant => self.budgets.1,
+            },
+            net,
+        };
+        let run_id = request.id.clone();
+        tokio::spawn(async move {
+            while let Some(done) = net_done.recv().await {
+                tracing::debug!(run = %run_id, method = %done.method, status = ?done.status, bytes = done.bytes, ms = done.ms, error = ?done.error.map(|e| e.code), "fetch");
+            }
+        });
+        let run = run_job(
+            &self.sandboxes,
+            &request.job,
+            &self.settings,
+            tx,
+            host,
+            cancel,
+        );
         let publish = async {
             let mut files = Vec::new();
             let mut log_bytes = 0u64;
@@ -343,7 +374,8 @@ impl Worker {
                         files.push(file.clone());
                         EventBody::File(file)
                     }
-                    Accepted::Result(_) => continue,
+                    // The result is the report's; calls went to the relay.
+                    Accepted::Result(_) | Accepted::Call(_) | Accepted::Cancel(_) => continue,
                 };
                 events
                     .publish(body)

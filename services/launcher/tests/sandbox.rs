@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use moat_testkit::Containerd;
 
+use moat_egress::session::HostSide;
 use moat_launcher::frames::Accepted;
 use moat_launcher::run::{run_job, RunSettings};
 use moat_launcher::sandbox::Sandboxes;
@@ -35,6 +36,7 @@ async fn run(sandboxes: &Sandboxes, job: &Job) -> (moat_launcher::run::RunReport
         job,
         &RunSettings::default(),
         tx,
+        HostSide::offline("test"),
         &Default::default(),
     )
     .await
@@ -165,9 +167,16 @@ async fn the_cgroup_kills_a_sandbox_over_its_memory_limit() {
     );
     job.memory_mb = 96;
     let (tx, _rx) = mpsc::unbounded_channel();
-    let report = run_job(&sandboxes, &job, &settings, tx, &Default::default())
-        .await
-        .unwrap();
+    let report = run_job(
+        &sandboxes,
+        &job,
+        &settings,
+        tx,
+        HostSide::offline("test"),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.result.outcome, Outcome::Oom, "{report:?}");
     assert_eq!(report.exit.map(|e| e.status), Some(137), "{report:?}");
     assert_eq!(sandboxes.sweep().await.unwrap(), 0);

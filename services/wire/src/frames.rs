@@ -1,12 +1,15 @@
 //! Frames: the only thing the runner writes to stdout, one JSON object a line.
 //!
 //! Every frame carries the protocol version `v` and a type `t`. A run's frames
-//! are any number of `log` and `file` frames, then exactly one `result`. The
+//! are any number of `log`, `file`, `call` and `cancel` frames, then exactly
+//! one `result`. (`call` and `cancel` are the run's half of the host-call
+//! channel, [`crate::hostcall`].) The
 //! launcher decodes these from hostile output, so decoding here is strict:
 //! unknown frame types and wrong versions are errors, never guesses.
 
 use serde::{Deserialize, Serialize};
 
+use crate::hostcall::{CallFrame, CancelFrame};
 use crate::outcome::Outcome;
 
 /// The frame and job protocol version this build speaks.
@@ -20,6 +23,10 @@ pub enum Frame {
     Log(LogFrame),
     /// A file the script saved through `moat:files`.
     File(FileFrame),
+    /// A host call (a `fetch`), answered on the runner's stdin.
+    Call(CallFrame),
+    /// The run gave up on a host call.
+    Cancel(CancelFrame),
     /// The run's end: always the last frame.
     Result(ResultFrame),
 }

@@ -1,10 +1,12 @@
 //! Wire types shared by every part of moat, so that sender and receiver cannot
 //! drift: the job the runner reads on stdin, the frames it writes on stdout,
-//! and the outcomes (with their exit codes) that every later layer reports.
+//! the host-call channel between them, and the outcomes (with their exit codes) that every later layer reports.
 //!
 //! This crate holds data shapes and their invariants only; it does no I/O.
 
+pub mod egress;
 pub mod frames;
+pub mod hostcall;
 pub mod ids;
 pub mod job;
 pub mod outcome;

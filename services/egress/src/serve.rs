@@ -1,0 +1,187 @@
+//! The egress front: takes fetch requests from NATS (one queue group, so
+//! several instances share the work), makes each with the [`Fetcher`], and
+//! answers on the request's inbox in numbered messages: the body in chunks
+//! under NATS's payload limit, then the response head, or the failure.
+//!
+//! Nothing a launcher sends is trusted further than its shape: a request
+//! that does not decode is answered with a failure, never a crash, and the
+//! number of requests in hand at once is capped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use moat_wire::egress::{EgressReply, EgressRequest, EGRESS_QUEUE_GROUP, EGRESS_SUBJECT};
+use moat_wire::hostcall::{FetchResponse, HostError, RedirectMode, Reply, REPLY_CHUNK_BYTES};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::fetch::{Fetcher, Limits, Redirect, Request};
+use crate::metrics::Metrics;
+
+/// Longest a request may ask for, whatever the launcher says.
+const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+/// Largest response a request may ask for.
+const MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why the front stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The subscription could not be made.
+    #[error("subscribing to {EGRESS_SUBJECT}: {0}")]
+    Subscribe(String),
+}
+
+/// Serves fetches until `shutdown`, then lets the requests in hand finish
+/// for up to `drain`.
+pub async fn serve(
+    nats: async_nats::Client,
+    fetcher: Arc<Fetcher>,
+    metrics: Arc<Metrics>,
+    max_in_hand: usize,
+    drain: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let mut requests = nats
+        .queue_subscribe(EGRESS_SUBJECT, EGRESS_QUEUE_GROUP.into())
+        .await
+        .map_err(|e| ServeError::Subscribe(e.to_string()))?;
+    metrics.ops.set_ready(true);
+    tracing::info!(subject = EGRESS_SUBJECT, "egress ready");
+    let permits = Arc::new(Semaphore::new(max_in_hand.max(1)));
+    let mut tasks = JoinSet::new();
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => break,
+            m = requests.next() => match m {
+                Some(m) => m,
+                None => break,
+            },
+        };
+        while tasks.try_join_next().is_some() {}
+        // At the cap, wait for a place: the request waits in NATS's buffer
+        // (and the launcher's own time limit), not in an unbounded list here.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let nats = nats.clone();
+        let fetcher = fetcher.clone();
+        let metrics = metrics.clone();
+        tasks.spawn(async move {
+            answer(&nats, &fetcher, &metrics, message).await;
+            drop(permit);
+        });
+    }
+    let _ = requests.unsubscribe().await;
+    let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+    tasks.abort_all();
+    Ok(())
+}
+
+/// Makes one request and publishes its answer.
+async fn answer(
+    nats: &async_nats::Client,
+    fetcher: &Fetcher,
+    metrics: &Metrics,
+    message: async_nats::Message,
+) {
+    let Some(inbox) = message.reply.clone() else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let replies = match serde_json::from_slice::<EgressRequest>(&message.payload) {
+        Ok(request) => {
+            let (method, url) = (request.call.method.clone(), request.call.url.clone());
+            let (replies, result) = respond(fetcher, request).await;
+            metrics.requests.with_label_values(&[result]).inc();
+            metrics
+                .request_seconds
+                .observe(started.elapsed().as_secs_f64());
+            tracing::debug!(%method, url = %redacted(&url), result, ms = started.elapsed().as_millis() as u64, "fetch");
+            replies
+        }
+        Err(e) => vec![Reply::Failed(HostError::new(
+            "EPROTO",
+            format!("the egress service could not read the request: {e}"),
+        ))],
+    };
+    for (seq, reply) in replies.into_iter().enumerate() {
+        let payload = serde_json::to_vec(&EgressReply::new(seq as u32, reply))
+            .expect("egress replies serialise");
+        if nats.publish(inbox.clone(), payload.into()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Makes one request: its answer as replies (the body's chunks, then the
+/// head, or one failure) and a fixed label for how it ended.
+pub async fn respond(fetcher: &Fetcher, request: EgressRequest) -> (Vec<Reply>, &'static str) {
+    let (req, limits) = match to_fetch(request) {
+        Ok(parts) => parts,
+        Err(error) => return (vec![Reply::Failed(error)], "invalid-request"),
+    };
+    match fetcher.fetch(req, &limits).await {
+        Err(e) => (
+            vec![Reply::Failed(HostError::new(e.code(), e.to_string()))],
+            e.reason(),
+        ),
+        Ok(response) => {
+            let mut replies: Vec<Reply> = response
+                .body
+                .chunks(REPLY_CHUNK_BYTES)
+                .map(|chunk| Reply::Chunk {
+                    data: base64::engine::general_purpose::STANDARD.encode(chunk),
+                })
+                .collect();
+            replies.push(Reply::Fetched(FetchResponse {
+                status: response.status,
+                status_text: response.status_text,
+                headers: response.headers,
+                url: response.url,
+                redirected: response.redirected,
+            }));
+            (replies, "ok")
+        }
+    }
+}
+
+/// The fetcher's request and limits for a launcher's request.
+fn to_fetch(request: EgressRequest) -> Result<(Request, Limits), HostError> {
+    let body = match request.call.body {
+        None => Bytes::new(),
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map(Bytes::from)
+            .map_err(|_| HostError::new("EPROTO", "the request body is not base64"))?,
+    };
+    let redirect = match request.call.redirect {
+        RedirectMode::Follow => Redirect::Follow,
+        RedirectMode::Manual => Redirect::Manual,
+        RedirectMode::Error => Redirect::Error,
+    };
+    let req = Request {
+        method: request.call.method,
+        url: request.call.url,
+        headers: request.call.headers,
+        body,
+        redirect,
+        timeout: Duration::from_millis(request.timeout_ms).min(MAX_TIMEOUT),
+    };
+    let limits = Limits {
+        max_response_bytes: request.max_bytes.min(MAX_BYTES),
+        ..Limits::default()
+    };
+    Ok((req, limits))
+}
+
+/// A URL for logs: the query (which may hold secrets) cut.
+pub fn redacted(url: &str) -> String {
+    match url.split_once('?') {
+        Some((path, _)) => format!("{path}?…"),
+        None => url.to_owned(),
+    }
+}

@@ -1,0 +1,76 @@
+//! The whole service: connect to NATS, build the fetcher from the
+//! configuration, serve `/metrics` and `/healthz`, and answer fetches until
+//! told to stop.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError};
+use crate::fetch::Fetcher;
+use crate::metrics::Metrics;
+use crate::serve::{serve, ServeError};
+
+/// Why the service could not start (or stopped early).
+#[derive(Debug, thiserror::Error)]
+pub enum EgressError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The fetcher could not be built (TLS roots, user agent).
+    #[error("the HTTP client cannot start: {0}")]
+    Fetcher(#[from] crate::fetch::ConfigError),
+    /// NATS could not be reached.
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Nats {
+        /// The URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The fetch subject could not be served.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// Runs the egress service until `shutdown` is cancelled, then lets the
+/// requests in hand finish (`MOAT_DRAIN_MS`).
+pub async fn run(
+    config: Config,
+    metrics_listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), EgressError> {
+    if config.max_in_hand == 0 {
+        return Err(ConfigError("--max-in-hand must be at least 1".into()).into());
+    }
+    let fetcher = Arc::new(Fetcher::new(config.fetch.fetcher()?)?);
+    let metrics = Metrics::new();
+    let server = tokio::spawn(moat_ops::serve(
+        metrics.clone(),
+        metrics_listener,
+        shutdown.clone(),
+    ));
+    let result = async {
+        let nats = async_nats::connect(&config.nats_url)
+            .await
+            .map_err(|e| EgressError::Nats {
+                url: config.nats_url.clone(),
+                message: e.to_string(),
+            })?;
+        serve(
+            nats,
+            fetcher,
+            metrics.clone(),
+            config.max_in_hand,
+            config.drain(),
+            shutdown.clone(),
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    metrics.ops.set_ready(false);
+    shutdown.cancel();
+    let _ = server.await;
+    result
+}

@@ -1,0 +1,108 @@
+//! The contract between launchers and `moat-egress`, over NATS: a launcher
+//! publishes an [`EgressRequest`] on [`EGRESS_SUBJECT`] with a reply inbox;
+//! one egress instance of the [`EGRESS_QUEUE_GROUP`] takes it and publishes
+//! [`EgressReply`] messages to the inbox: the body's chunks in order, then
+//! one final `fetched` or `failed`, numbered so a lost message is detected
+//! (the call then fails) rather than a body silently cut short.
+
+use serde::{Deserialize, Serialize};
+
+use crate::frames::PROTOCOL_VERSION;
+use crate::hostcall::{FetchCall, Reply};
+
+/// Where fetches are published.
+pub const EGRESS_SUBJECT: &str = "moat.egress.fetch";
+/// The queue group egress instances share the work in.
+pub const EGRESS_QUEUE_GROUP: &str = "moat-egress";
+
+/// One request, with the limits the run has left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressRequest {
+    /// Protocol version.
+    pub v: u32,
+    /// The run that asks (for logs and the per-destination limit).
+    pub run: String,
+    /// The tenant that submitted the run (`anon` for anonymous clients).
+    pub tenant: String,
+    /// The request.
+    pub call: FetchCall,
+    /// Most decoded response bytes this request may bring back.
+    pub max_bytes: u64,
+    /// How long the whole request may take, redirects and body included.
+    pub timeout_ms: u64,
+}
+
+impl EgressRequest {
+    /// A request of this build's version.
+    pub fn new(run: &str, tenant: &str, call: FetchCall, max_bytes: u64, timeout_ms: u64) -> Self {
+        Self {
+            v: PROTOCOL_VERSION,
+            run: run.to_owned(),
+            tenant: tenant.to_owned(),
+            call,
+            max_bytes,
+            timeout_ms,
+        }
+    }
+}
+
+/// One message of an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressReply {
+    /// Protocol version.
+    pub v: u32,
+    /// 0, 1, 2, ... within one answer.
+    pub seq: u32,
+    /// A chunk of the body, or the end.
+    #[serde(flatten)]
+    pub reply: Reply,
+}
+
+impl EgressReply {
+    /// A reply message of this build's version.
+    pub fn new(seq: u32, reply: Reply) -> Self {
+        Self {
+            v: PROTOCOL_VERSION,
+            seq,
+            reply,
+        }
+    }
+
+    /// Whether this message ends the answer.
+    pub fn is_final(&self) -> bool {
+        !matches!(self.reply, Reply::Chunk { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hostcall::{HostError, RedirectMode};
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        let call = FetchCall {
+            method: "GET".into(),
+            url: "http://127.0.0.1:1/".into(),
+            headers: vec![],
+            body: None,
+            redirect: RedirectMode::Follow,
+            timeout_ms: None,
+        };
+        let req = EgressRequest::new("r1", "anon", call, 10, 20);
+        let back: EgressRequest =
+            serde_json::from_slice(&serde_json::to_vec(&req).unwrap()).unwrap();
+        assert_eq!(back, req);
+        let end = EgressReply::new(3, Reply::Failed(HostError::new("ETIMEDOUT", "timed out")));
+        let back: EgressReply = serde_json::from_slice(&serde_json::to_vec(&end).unwrap()).unwrap();
+        assert_eq!(back, end);
+        assert!(back.is_final());
+        assert!(!EgressReply::new(
+            0,
+            Reply::Chunk {
+                data: String::new()
+            }
+        )
+        .is_final());
+    }
+}

@@ -1,0 +1,222 @@
+//! Scripts reach the network through `moat-egress`, end to end: under
+//! `moat up` (the runner in gVisor with no network, its calls relayed by the
+//! launcher over NATS to the egress service) and under `moat exec` (the same
+//! session and policy in process). The target is a small HTTP server on
+//! 127.0.0.1, allowed through `MOAT_EGRESS_ALLOW_NETS`; every refusal is of a
+//! loopback address outside that allowance. Needs root and the rootfs
+//! (`just rootfs`) for `moat up`.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
+use std::time::Duration;
+
+use moat_testkit::{is_root, root};
+use support::{moat_run, text, Up};
+
+/// An HTTP/1.1 server on 127.0.0.1 with a few fixed routes, one thread per
+/// connection, for as long as the test runs.
+fn api_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || answer(stream));
+        }
+    });
+    addr
+}
+
+fn answer(mut stream: std::net::TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let ua = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("user-agent: ")
+                .or(l.strip_prefix("User-Agent: "))
+        })
+        .unwrap_or("")
+        .to_owned();
+    let (status, body) = match path.split('?').next().unwrap_or("") {
+        "/health" => ("200 OK", format!(r#"{{"status":"up","ua":"{ua}"}}"#)),
+        "/slow" => {
+            std::thread::sleep(Duration::from_secs(8));
+            ("200 OK", "late".to_owned())
+        }
+        "/big" => ("200 OK", "x".repeat(3 * 1024 * 1024)),
+        _ => ("404 Not Found", "{}".to_owned()),
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// The script every test runs: a monitor's check, then each kind of refusal.
+fn script(api: SocketAddr) -> String {
+    let port = api.port();
+    format!(
+        r#"
+const t0 = Date.now();
+const r = await fetch('http://{api}/health?key=secret');
+const health = await r.json();
+const refused = async (url, init) => {{
+  try {{ await fetch(url, init); return 'fetched'; }}
+  catch (e) {{ return e.name + ' ' + (e.cause ? e.cause.code : '') + ': ' + e.message; }}
+}};
+export default {{
+  status: r.status,
+  up: health.status,
+  userAgent: health.ua.startsWith('moat/'),
+  fast: Date.now() - t0 < 5000,
+  otherLoopback: await refused('http://127.0.0.2:{port}/health'),
+  decimalForm: await refused('http://2130706434:{port}/health'),
+  mappedForm: await refused('http://[::ffff:127.0.0.2]:{port}/health'),
+  mailPort: await refused('http://127.0.0.1:25/'),
+  fileScheme: await refused('file:///etc/passwd'),
+  closedPort: await refused('http://127.0.0.1:1/'),
+  timedOut: await refused('http://{api}/slow', {{ signal: AbortSignal.timeout(300) }}),
+  tooBig: await refused('http://{api}/big'),
+}};
+"#
+    )
+}
+
+/// What both ways of running must report for [`script`].
+fn check(value: &serde_json::Value, output: &str) {
+    assert_eq!(value["status"], 200, "{output}");
+    assert_eq!(value["up"], "up", "{output}");
+    assert_eq!(value["userAgent"], true, "{output}");
+    assert_eq!(value["fast"], true, "{output}");
+    let says = |key: &str, want: &str| {
+        let got = value[key].as_str().unwrap_or_default();
+        assert!(
+            got.contains(want),
+            "{key}: {got:?} should say {want:?}\n{output}"
+        );
+    };
+    says(
+        "otherLoopback",
+        "TypeError EGRESS_DENIED: 127.0.0.2 is a loopback address",
+    );
+    says("decimalForm", "127.0.0.2 is a loopback address");
+    says("mappedForm", "127.0.0.2, a loopback address");
+    says("mailPort", "EGRESS_DENIED: port 25");
+    says("fileScheme", "EGRESS_DENIED");
+    says("closedPort", "ECONNREFUSED");
+    says("timedOut", "TimeoutError");
+    says("tooBig", "EGRESS_LIMIT");
+}
+
+/// The value `moat run` / `moat exec` print after `value: ` (JSON, perhaps
+/// over several lines), parsed.
+fn value_of(out: &str) -> serde_json::Value {
+    let (_, rest) = out
+        .split_once("value: ")
+        .unwrap_or_else(|| panic!("no value in:\n{out}"));
+    serde_json::Deserializer::from_str(rest)
+        .into_iter::<serde_json::Value>()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("the value is not JSON:\n{rest}"))
+}
+
+#[test]
+fn a_sandboxed_script_reaches_an_allowed_api_and_nothing_else() {
+    assert!(is_root(), "moat up needs root (containerd and runsc do)");
+    let api = api_server();
+    let mut up = Up::start_with(&[
+        ("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32"),
+        // Anonymous runs may receive 2 MiB here, so /big is over the cap.
+        ("MOAT_EGRESS_ANON_BYTES", "2097152"),
+    ]);
+    up.wait_for("\"moat is up\"", 1, |l| l.contains("moat is up."));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("monitor.js");
+    std::fs::write(&file, script(api)).unwrap();
+    let out = moat_run(&up, &[file.to_str().unwrap(), "--timeout-ms", "10000"]);
+    let shown = format!("{}{}\n{}", text(&out.stdout), text(&out.stderr), up.log());
+    assert!(out.status.success(), "{shown}");
+    check(&value_of(&text(&out.stdout)), &shown);
+}
+
+#[test]
+fn a_run_past_its_request_budget_gets_egress_limit() {
+    assert!(is_root(), "moat up needs root (containerd and runsc do)");
+    let api = api_server();
+    let mut up = Up::start_with(&[
+        ("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32"),
+        ("MOAT_EGRESS_ANON_REQUESTS", "3"),
+    ]);
+    up.wait_for("\"moat is up\"", 1, |l| l.contains("moat is up."));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.js");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+const results = [];
+for (let i = 0; i < 5; i++) {{
+  try {{ results.push((await fetch('http://{api}/health')).status); }}
+  catch (e) {{ results.push(e.cause.code); }}
+}}
+export default results;
+"#
+        ),
+    )
+    .unwrap();
+    let out = moat_run(&up, &[file.to_str().unwrap()]);
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        value_of(&text(&out.stdout)),
+        serde_json::json!([200, 200, 200, "EGRESS_LIMIT", "EGRESS_LIMIT"]),
+        "{shown}"
+    );
+}
+
+#[test]
+fn moat_exec_makes_the_same_requests_under_the_same_policy() {
+    let api = api_server();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("monitor.js");
+    std::fs::write(&file, script(api)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_moat"))
+        .current_dir(root())
+        .args(["exec", "--timeout-ms", "20000"])
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .env("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let shown = format!("{stdout}{stderr}");
+    assert!(out.status.success(), "{shown}");
+    // The 64 MiB tenant budget of a local run lets /big (3 MiB) through.
+    let mut value = value_of(&stdout);
+    assert!(
+        value["tooBig"].as_str().unwrap_or_default() == "fetched",
+        "{shown}"
+    );
+    value["tooBig"] = "EGRESS_LIMIT".into();
+    check(&value, &shown);
+    // Each request is shown, its query cut.
+    assert!(
+        stderr.contains(&format!("GET http://{api}/health?… → 200")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}
