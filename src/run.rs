@@ -218,6 +218,26 @@ async fn stream(
                 }
             }
             EventBody::Log(_) => {}
+            EventBody::Net(net) => {
+                if !args.json {
+                    let error = net
+                        .error
+                        .as_deref()
+                        .map(|code| (code, net.message.as_deref().unwrap_or("")));
+                    eprintln!(
+                        "{}",
+                        render::net_line(
+                            &net.method,
+                            &net.url,
+                            net.status,
+                            error,
+                            net.bytes,
+                            net.ms,
+                            err_style
+                        )
+                    );
+                }
+            }
             EventBody::File(file) => {
                 if !args.json {
                     let to = args.out.as_ref().map(|d| d.join(&file.name));

@@ -1,6 +1,7 @@
 //! Scripts reach the network through `moat-egress`, end to end: under
 //! `moat up` (the runner in gVisor with no network, its calls relayed by the
-//! launcher over NATS to the egress service) and under `moat exec` (the same
+//! launcher over NATS to the egress service, each request a `net` event)
+//! and under `moat exec` (the same
 //! session and policy in process). The target is a small HTTP server on
 //! 127.0.0.1, allowed through `MOAT_EGRESS_ALLOW_NETS`; every refusal is of a
 //! loopback address outside that allowance. Needs root and the rootfs
@@ -56,6 +57,11 @@ fn answer(mut stream: std::net::TcpStream) {
             ("200 OK", "late".to_owned())
         }
         "/big" => ("200 OK", "x".repeat(3 * 1024 * 1024)),
+        // The shape of httpbin.org/json, which examples/monitor.js checks.
+        "/json" => (
+            "200 OK",
+            r#"{"slideshow":{"title":"Sample Slide Show","slides":[]}}"#.to_owned(),
+        ),
         _ => ("404 Not Found", "{}".to_owned()),
     };
     let _ = write!(
@@ -151,6 +157,20 @@ fn a_sandboxed_script_reaches_an_allowed_api_and_nothing_else() {
     let shown = format!("{}{}\n{}", text(&out.stdout), text(&out.stderr), up.log());
     assert!(out.status.success(), "{shown}");
     check(&value_of(&text(&out.stdout)), &shown);
+    // Every request is a `net` event on the run's stream, its query cut.
+    let stderr = text(&out.stderr);
+    for line in [
+        format!("GET http://{api}/health?… → 200"),
+        format!(
+            "GET http://127.0.0.2:{}/health → EGRESS_DENIED: 127.0.0.2 is a loopback address",
+            api.port()
+        ),
+        format!("GET http://{api}/slow → ABORT_ERR"),
+        "GET http://127.0.0.1:1/ → ECONNREFUSED".to_owned(),
+    ] {
+        assert!(stderr.contains(&line), "{line:?} not in:\n{stderr}");
+    }
+    assert!(!stderr.contains("secret"), "{stderr}");
 }
 
 #[test]
@@ -219,4 +239,40 @@ fn moat_exec_makes_the_same_requests_under_the_same_policy() {
         "{stderr}"
     );
     assert!(!stderr.contains("secret"), "{stderr}");
+}
+
+#[test]
+fn the_monitor_example_reports_up_and_down() {
+    // examples/monitor.js (in the playground's menu), pointed at the
+    // loopback API instead of httpbin.org, then at a refused address.
+    let api = api_server();
+    let example = std::fs::read_to_string(root().join("examples/monitor.js")).unwrap();
+    assert!(example.contains("'https://httpbin.org/json'"));
+    let dir = tempfile::tempdir().unwrap();
+    let run = |target: &str| {
+        let file = dir.path().join("monitor.js");
+        std::fs::write(
+            &file,
+            example.replace("'https://httpbin.org/json'", &format!("'{target}'")),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_moat"))
+            .current_dir(root())
+            .arg("exec")
+            .arg(&file)
+            .env("NO_COLOR", "1")
+            .env("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32")
+            .output()
+            .unwrap();
+        let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{shown}");
+        (value_of(&text(&out.stdout)), shown)
+    };
+    let (up, shown) = run(&format!("http://{api}/json"));
+    assert_eq!(up["up"], true, "{shown}");
+    assert_eq!(up["title"], "Sample Slide Show", "{shown}");
+    assert!(shown.contains("up: 200 \"Sample Slide Show\""), "{shown}");
+    let (down, shown) = run(&format!("http://127.0.0.2:{}/json", api.port()));
+    assert_eq!(down["up"], false, "{shown}");
+    assert_eq!(down["error"], "EGRESS_DENIED", "{shown}");
 }

@@ -9,12 +9,14 @@
 //!
 //! - [`engine`]: the seam to a JS engine, and [`quickjs`] behind it;
 //! - [`prelude`]: the web-style globals, in JS, for any engine;
+//! - [`crypto`]: the digests, MACs and randomness behind Web Crypto;
 //! - [`modules`]: what may be imported;
 //! - [`output`]: frames on stdout, under the job's caps;
 //! - [`hostcall`]: calls to the host (`fetch`) and their replies on stdin;
 //! - [`allocator`], [`stop`], [`watchdog`]: the limits.
 
 pub mod allocator;
+pub mod crypto;
 pub mod engine;
 pub mod hostcall;
 pub mod modules;

@@ -662,6 +662,7 @@ corpus! {
     ok_structured_clone,
     ok_fetch_shapes,
     ok_fetch_no_host,
+    ok_web_crypto,
     ok_base64,
     ok_deep_recursion,
     ok_stack_overflow_caught,

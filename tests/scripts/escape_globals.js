@@ -14,7 +14,7 @@ const HOST_NAMES = [
 const present = HOST_NAMES.filter((name) => typeof globalThis[name] !== 'undefined' || name in globalThis);
 const WEB = ['console', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'queueMicrotask',
   'TextEncoder', 'TextDecoder', 'URL', 'URLSearchParams', 'structuredClone', 'atob', 'btoa', 'performance',
-  'fetch', 'Request', 'Response', 'Headers', 'AbortController', 'AbortSignal'];
+  'fetch', 'Request', 'Response', 'Headers', 'AbortController', 'AbortSignal', 'crypto'];
 export default {
   present,
   importMeta: Reflect.ownKeys(import.meta).map(String),

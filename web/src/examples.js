@@ -7,6 +7,7 @@ const menu = [
   { id: 'hello', label: 'Hello', file: 'hello.js' },
   { id: 'async', label: 'Async computation', file: 'async.js' },
   { id: 'image', label: 'Save an image', file: 'image.js' },
+  { id: 'monitor', label: 'Check an HTTP API', file: 'monitor.js' },
   { id: 'error', label: 'Uncaught error', file: 'error.js' },
   { id: 'oom', label: 'Memory bomb', file: 'oom.js' },
   { id: 'loop', label: 'Infinite loop', file: 'loop.js' },

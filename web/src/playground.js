@@ -255,6 +255,14 @@ function showPendingFile(file) {
   ui.filesBlock.hidden = false;
 }
 
+/** One request of the script's, as a line: method, URL, what came back. */
+function netText(event) {
+  const how = event.error
+    ? `${event.error}: ${event.message ?? ''}`
+    : `${event.status} · ${formatBytes(event.bytes)}`;
+  return `→ ${event.method} ${event.url} — ${how} (${event.ms} ms)`;
+}
+
 /** Lists the record's files: images inline, anything else as a download. */
 function showFiles(files, run) {
   ui.files.replaceChildren();
@@ -452,6 +460,9 @@ async function execute(code, timeoutMs, memoryMb) {
         break;
       case 'file':
         showPendingFile(event);
+        break;
+      case 'net':
+        output.note(netText(event), event.error ? 'net-failed' : 'net');
         break;
       case 'result':
         result = event;

@@ -24,6 +24,7 @@
 //! | `abort.js` | `AbortController`, `AbortSignal` (with `timeout` and `any`) |
 //! | `headers.js` | `Headers` |
 //! | `fetch.js` | `Request`, `Response`, `fetch` (a host call) |
+//! | `crypto.js` | `crypto`: `getRandomValues`, `randomUUID`, `subtle` digest and HMAC |
 //! | `files.js` | `save`, behind `moat:files` |
 //! | `exports.js` | `describeError`; returns what Rust keeps and closes the closure |
 //!
@@ -53,6 +54,7 @@ prelude!(
     "abort.js",
     "headers.js",
     "fetch.js",
+    "crypto.js",
     "files.js",
     "exports.js",
 );

@@ -16,6 +16,7 @@ use rquickjs::{Ctx, Exception, Function, Object, Persistent, Result, TypedArray,
 
 use super::calls::{self, PendingCalls};
 use super::timers::{self, Timers};
+use crate::crypto;
 use crate::hostcall::HostChannel;
 use crate::output::{FileRefused, Output};
 
@@ -266,6 +267,67 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
                 s.timers.borrow_mut().clear(id as u32);
             }
         })?,
+    )?;
+
+    host.set(
+        "randomBytes",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, n: f64| {
+            if !(0.0..=crypto::MAX_RANDOM_BYTES as f64).contains(&n) || n.fract() != 0.0 {
+                return Err(Exception::throw_range(
+                    &ctx,
+                    &format!(
+                        "getRandomValues takes at most {} bytes",
+                        crypto::MAX_RANDOM_BYTES
+                    ),
+                ));
+            }
+            let bytes = crypto::random(n as usize).ok_or_else(|| {
+                Exception::throw_internal(&ctx, "the OS has no randomness to give")
+            })?;
+            TypedArray::<u8>::new(ctx, bytes)
+        })?,
+    )?;
+
+    host.set(
+        "digest",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, name: String, data: TypedArray<'js, u8>| {
+                let hash = crypto::Hash::named(&name).ok_or_else(|| {
+                    Exception::throw_type(&ctx, &format!("unsupported hash {name:?}"))
+                })?;
+                let bytes = copy_bytes(&data)
+                    .ok_or_else(|| Exception::throw_type(&ctx, "the data is detached"))?;
+                TypedArray::<u8>::new(ctx, crypto::digest(hash, &bytes))
+            },
+        )?,
+    )?;
+
+    host.set(
+        "hmac",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>,
+             name: String,
+             key: TypedArray<'js, u8>,
+             data: TypedArray<'js, u8>,
+             signature: Opt<TypedArray<'js, u8>>| {
+                let hash = crypto::Hash::named(&name).ok_or_else(|| {
+                    Exception::throw_type(&ctx, &format!("unsupported hash {name:?}"))
+                })?;
+                let detached = || Exception::throw_type(&ctx, "the data is detached");
+                let key = copy_bytes(&key).ok_or_else(detached)?;
+                let data = copy_bytes(&data).ok_or_else(detached)?;
+                match signature.0 {
+                    Some(sig) => {
+                        let sig = copy_bytes(&sig).ok_or_else(detached)?;
+                        let ok = crypto::hmac_verify(hash, &key, &sig, &data);
+                        TypedArray::<u8>::new(ctx.clone(), vec![u8::from(ok)])
+                    }
+                    None => TypedArray::<u8>::new(ctx.clone(), crypto::hmac(hash, &key, &data)),
+                }
+            },
+        )?,
     )?;
 
     let s = shared.clone();

@@ -46,6 +46,10 @@ pub mod runs {
         pub events: Option<i64>,
         /// Bytes of log text the attempt produced (not only the excerpt).
         pub log_bytes: Option<i64>,
+        /// Requests the attempt made through the egress service.
+        pub net_requests: i64,
+        /// Response bytes it received.
+        pub net_bytes: i64,
         /// Submission time.
         pub submitted_ms: Option<i64>,
         /// End time.
@@ -158,6 +162,10 @@ pub mod usage {
         pub wall_ms: i64,
         /// Log bytes plus file bytes, every recorded attempt.
         pub bytes_out: i64,
+        /// Requests made through the egress service, every recorded attempt.
+        pub net_requests: i64,
+        /// Response bytes received, every recorded attempt.
+        pub net_bytes: i64,
     }
 
     /// No relations are declared.

@@ -13,7 +13,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_tables::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_tables::Migration),
+            Box::new(m20261202_000001_net_usage::Migration),
+        ]
     }
 }
 
@@ -194,6 +197,51 @@ mod m20261125_000001_create_tables {
                 manager
                     .drop_table(Table::drop().table(id(table)).to_owned())
                     .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The network's use, per run and per tenant's day: requests and bytes.
+mod m20261202_000001_net_usage {
+    use super::*;
+
+    /// Adds `net_requests` and `net_bytes` to `runs` and `usage`.
+    pub struct Migration;
+
+    // Named by hand: `DeriveMigrationName` takes the file's name, which
+    // every migration in this file shares (the first one is "migration").
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000001_net_usage"
+        }
+    }
+
+    /// A count that starts at 0 for rows already there.
+    fn zero(name: &str) -> ColumnDef {
+        ColumnDef::new(id(name))
+            .big_integer()
+            .not_null()
+            .default(0)
+            .to_owned()
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            // One column per statement: SQLite alters no more at once.
+            for table in ["runs", "usage"] {
+                for column in ["net_requests", "net_bytes"] {
+                    manager
+                        .alter_table(
+                            Table::alter()
+                                .table(id(table))
+                                .add_column(zero(column))
+                                .to_owned(),
+                        )
+                        .await?;
+                }
             }
             Ok(())
         }

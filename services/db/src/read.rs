@@ -57,6 +57,8 @@ pub async fn insert_queued_run<C: ConnectionTrait>(c: &C, run: &NewRun) -> Resul
         queued_ms: Set(None),
         events: Set(None),
         log_bytes: Set(None),
+        net_requests: Set(0),
+        net_bytes: Set(0),
         submitted_ms: Set(Some(int(run.submitted_ms))),
         finished_ms: Set(None),
         token_hash: Set(run.token_hash.clone()),

@@ -59,6 +59,8 @@ async fn claim_run<C: ConnectionTrait>(c: &C, run: &str, attempt: i64) -> Result
         queued_ms: Set(None),
         events: Set(None),
         log_bytes: Set(None),
+        net_requests: Set(0),
+        net_bytes: Set(0),
         submitted_ms: Set(None),
         finished_ms: Set(None),
         token_hash: Set(None),
@@ -242,7 +244,8 @@ pub async fn apply_event<C: ConnectionTrait>(c: &C, event: &Event) -> Result<App
             }
         }
         EventBody::File(file) => insert_file(c, &event.run, event.attempt, file).await,
-        EventBody::Result(_) => Ok(Applied::New),
+        // Requests are counted from the final record; the events are live.
+        EventBody::Net(_) | EventBody::Result(_) => Ok(Applied::New),
     }
 }
 
@@ -334,6 +337,11 @@ pub async fn apply_record<C: ConnectionTrait>(
                 Expr::value(Some(int(record.log_bytes))),
             )
             .col_expr(
+                runs::Column::NetRequests,
+                Expr::value(int(record.net.requests)),
+            )
+            .col_expr(runs::Column::NetBytes, Expr::value(int(record.net.bytes)))
+            .col_expr(
                 runs::Column::SubmittedMs,
                 Expr::value(Some(int(record.submitted_ms))),
             )
@@ -365,13 +373,27 @@ pub async fn apply_record<C: ConnectionTrait>(
         c,
         &record.tenant,
         &crate::day_of_ms(record.finished_ms),
-        i64::from(first),
-        int(record.cpu_ms),
-        int(record.wall_ms),
-        int(record.log_bytes.saturating_add(file_bytes)),
+        Spent {
+            runs: i64::from(first),
+            cpu_ms: int(record.cpu_ms),
+            wall_ms: int(record.wall_ms),
+            bytes_out: int(record.log_bytes.saturating_add(file_bytes)),
+            net_requests: int(record.net.requests),
+            net_bytes: int(record.net.bytes),
+        },
     )
     .await?;
     Ok(Applied::New)
+}
+
+/// What one record adds to its tenant's day.
+struct Spent {
+    runs: i64,
+    cpu_ms: i64,
+    wall_ms: i64,
+    bytes_out: i64,
+    net_requests: i64,
+    net_bytes: i64,
 }
 
 /// Adds to a tenant's day, creating it at zero first. The increments are
@@ -380,11 +402,16 @@ async fn add_usage<C: ConnectionTrait>(
     c: &C,
     tenant: &str,
     day: &str,
-    runs_n: i64,
-    cpu_ms: i64,
-    wall_ms: i64,
-    bytes_out: i64,
+    spent: Spent,
 ) -> Result<(), DbError> {
+    let Spent {
+        runs: runs_n,
+        cpu_ms,
+        wall_ms,
+        bytes_out,
+        net_requests,
+        net_bytes,
+    } = spent;
     let zero = usage::ActiveModel {
         tenant: Set(tenant.to_owned()),
         day: Set(day.to_owned()),
@@ -392,6 +419,8 @@ async fn add_usage<C: ConnectionTrait>(
         cpu_ms: Set(0),
         wall_ms: Set(0),
         bytes_out: Set(0),
+        net_requests: Set(0),
+        net_bytes: Set(0),
     };
     usage::Entity::insert(zero)
         .on_conflict(
@@ -417,6 +446,14 @@ async fn add_usage<C: ConnectionTrait>(
         .col_expr(
             usage::Column::BytesOut,
             Expr::col(usage::Column::BytesOut).add(bytes_out),
+        )
+        .col_expr(
+            usage::Column::NetRequests,
+            Expr::col(usage::Column::NetRequests).add(net_requests),
+        )
+        .col_expr(
+            usage::Column::NetBytes,
+            Expr::col(usage::Column::NetBytes).add(net_bytes),
         )
         .filter(usage::Column::Tenant.eq(tenant))
         .filter(usage::Column::Day.eq(day))

@@ -43,6 +43,7 @@ storage_suite!(
     excerpt_is_bounded,
     edge_insert_in_either_order,
     usage_by_day_range,
+    network_use_is_kept_per_run_and_per_day,
     api_keys,
     concurrent_duplicates_apply_once,
 );
@@ -129,6 +130,7 @@ mod cases {
             events: 4,
             log_bytes: 10,
             files,
+            net: Default::default(),
             submitted_ms: DAY1 - 1_000,
             finished_ms: DAY1,
         }
@@ -392,6 +394,28 @@ mod cases {
         assert_eq!(db::usage(db, "t1", &d2, &d2).await.unwrap().len(), 1);
         assert!(db::usage(db, "t3", &d1, &d2).await.unwrap().is_empty());
         assert_eq!(db::usage(db, "t2", &d1, &d1).await.unwrap()[0].cpu_ms, 11);
+    }
+
+    pub async fn network_use_is_kept_per_run_and_per_day(db: &DatabaseConnection, _: &str) {
+        let mut a = record("n1", "t1", 1, 5, vec![]);
+        a.net = moat_wire::NetUsage {
+            requests: 3,
+            bytes: 1000,
+        };
+        let mut b = record("n2", "t1", 1, 5, vec![]);
+        b.net = moat_wire::NetUsage {
+            requests: 2,
+            bytes: 24,
+        };
+        for rec in [&a, &b, &a] {
+            db::apply_record(db, rec).await.unwrap();
+        }
+        // The run keeps its own; the day adds both runs, the replay once.
+        let view = run_view(db, "n1").await;
+        assert_eq!((view.run.net_requests, view.run.net_bytes), (3, 1000));
+        let d = db::day_of_ms(DAY1);
+        let day = &db::usage(db, "t1", &d, &d).await.unwrap()[0];
+        assert_eq!((day.net_requests, day.net_bytes), (5, 1024));
     }
 
     pub async fn api_keys(db: &DatabaseConnection, _: &str) {

@@ -188,6 +188,10 @@ fn record_view(view: &db::RunView, token: Option<&str>) -> moat_wire::RunView {
         queued_ms: count(r.queued_ms),
         events: count(r.events),
         log_bytes: count(r.log_bytes),
+        net: (r.status == moat_wire::RunStatus::Done.as_str()).then(|| moat_wire::NetUsage {
+            requests: r.net_requests.max(0) as u64,
+            bytes: r.net_bytes.max(0) as u64,
+        }),
         submitted_ms: count(r.submitted_ms),
         finished_ms: count(r.finished_ms),
         logs: view

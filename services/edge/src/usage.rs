@@ -55,7 +55,7 @@ async fn usage(
         .map_err(|e| refuse(headers, ApiError::unavailable("usage", e)))?;
     let days: Vec<_> = rows
         .iter()
-        .map(|u| serde_json::json!({"day": u.day, "runs": u.runs, "cpu_ms": u.cpu_ms, "wall_ms": u.wall_ms, "bytes_out": u.bytes_out}))
+        .map(|u| serde_json::json!({"day": u.day, "runs": u.runs, "cpu_ms": u.cpu_ms, "wall_ms": u.wall_ms, "bytes_out": u.bytes_out, "net_requests": u.net_requests, "net_bytes": u.net_bytes}))
         .collect();
     Ok(with_headers(
         warp::reply::json(

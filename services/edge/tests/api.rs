@@ -424,6 +424,7 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
             media_type: "image/png".into(),
             size: 10,
         }],
+        net: Default::default(),
         submitted_ms: moat_wire::run::now_ms(),
         finished_ms: moat_wire::run::now_ms(),
     };

@@ -190,12 +190,16 @@ where
         permits: Semaphore::new(budget.concurrency.max(1)),
         net,
     });
-    let mut tasks: HashMap<u32, (tokio::task::AbortHandle, Arc<Place>)> = HashMap::new();
+    // Dropping the session (the run ended first) aborts every call still
+    // open: nothing of a finished run goes on talking to the egress service.
+    let mut running = tokio::task::JoinSet::new();
+    let mut tasks: HashMap<u32, Open> = HashMap::new();
     let mut verdict = Ok(());
     while let Some(event) = calls.recv().await {
+        while running.try_join_next().is_some() {}
         match event {
             CallEvent::Call(CallFrame { id, call }) => {
-                tasks.retain(|_, (t, _)| !t.is_finished());
+                tasks.retain(|_, open| !open.task.is_finished());
                 // Decremented by each call before its final reply is queued,
                 // so a runner that waits for its replies never trips this.
                 if waiting.load(Ordering::SeqCst) >= MAX_CALLS_IN_FLIGHT {
@@ -207,24 +211,60 @@ where
                     released: AtomicBool::new(false),
                     waiting: waiting.clone(),
                 });
+                let HostCall::Fetch(fetch) = &call;
+                let (method, url) = (fetch.method.clone(), fetch.url.clone());
                 let task =
-                    tokio::spawn(answer(shared.clone(), id, call, out.clone(), place.clone()));
-                tasks.insert(id, (task.abort_handle(), place));
+                    running.spawn(answer(shared.clone(), id, call, out.clone(), place.clone()));
+                tasks.insert(
+                    id,
+                    Open {
+                        task,
+                        place,
+                        method,
+                        url,
+                        began: Instant::now(),
+                    },
+                );
             }
             CallEvent::Cancel(id) => {
-                if let Some((task, place)) = tasks.remove(&id) {
-                    task.abort();
-                    place.release();
+                if let Some(open) = tasks.remove(&id) {
+                    if !open.task.is_finished() {
+                        open.task.abort();
+                        // Reported like any other end, once: the place is
+                        // released by whichever comes first.
+                        if !open.place.released.load(Ordering::SeqCst) {
+                            let _ = shared.net.send(NetDone {
+                                method: open.method,
+                                url: open.url,
+                                status: None,
+                                error: Some(HostError::new(
+                                    "ABORT_ERR",
+                                    "the script aborted the request",
+                                )),
+                                bytes: 0,
+                                ms: open.began.elapsed().as_millis() as u64,
+                            });
+                        }
+                    }
+                    open.place.release();
                 }
             }
         }
     }
-    for (task, _) in tasks.values() {
-        task.abort();
-    }
+    running.abort_all();
     drop(out);
     writer.abort();
     verdict
+}
+
+/// A call still open: its task, its place, and what to report if the run
+/// gives up on it.
+struct Open {
+    task: tokio::task::AbortHandle,
+    place: Arc<Place>,
+    method: String,
+    url: String,
+    began: Instant,
 }
 
 /// A call's place among those waiting, given back exactly once (by its

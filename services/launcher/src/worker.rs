@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind};
 use moat_queue::{subjects, Delivery, Dispatcher, Disposition, Plan};
-use moat_wire::{EventBody, FileRef, Outcome, ResultFrame, RunRecord, RunRequest, ScriptError};
+use moat_wire::{
+    EventBody, FileRef, NetEvent, NetUsage, Outcome, ResultFrame, RunRecord, RunRequest,
+    ScriptError,
+};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,7 +31,7 @@ use crate::metrics::Metrics;
 use crate::run::{run_job, RunReport, RunSettings};
 use crate::sandbox::Sandboxes;
 use crate::store::ObjectStore;
-use moat_egress::session::{Budget, Egress, HostSide, RunIdentity};
+use moat_egress::session::{Budget, Egress, HostSide, NetDone, RunIdentity};
 
 /// What every job handler shares.
 #[derive(Clone)]
@@ -325,12 +328,6 @@ impl Worker {
             },
             net,
         };
-        let run_id = request.id.clone();
-        tokio::spawn(async move {
-            while let Some(done) = net_done.recv().await {
-                tracing::debug!(run = %run_id, method = %done.method, status = ?done.status, bytes = done.bytes, ms = done.ms, error = ?done.error.map(|e| e.code), "fetch");
-            }
-        });
         let run = run_job(
             &self.sandboxes,
             &request.job,
@@ -342,51 +339,68 @@ impl Worker {
         let publish = async {
             let mut files = Vec::new();
             let mut log_bytes = 0u64;
+            let mut net = NetUsage::default();
             // The event-rate cap paces publication (frames wait in the
             // channel), so a flood slows only its own events.
             let mut rate = EventRate::new(&self.settings.caps, Instant::now());
-            while let Some(frame) = rx.recv().await {
+            let (mut frames_open, mut net_open) = (true, true);
+            while frames_open || net_open {
+                let body = tokio::select! {
+                    frame = rx.recv(), if frames_open => match frame {
+                        None => {
+                            frames_open = false;
+                            continue;
+                        }
+                        Some(Accepted::Log(log)) => {
+                            log_bytes += log.msg.len() as u64;
+                            EventBody::Log(log)
+                        }
+                        Some(Accepted::File { name, media_type, data }) => {
+                            let key = moat_wire::file_key(&request.id, attempt, &name);
+                            let size = data.len() as u64;
+                            self.store
+                                .put(&key, data.into(), &media_type)
+                                .await
+                                .map_err(|e| RunFailure::retry(format!("storing {key}: {e}")))?;
+                            let file = FileRef {
+                                name,
+                                media_type,
+                                size,
+                            };
+                            files.push(file.clone());
+                            EventBody::File(file)
+                        }
+                        // The result is the report's; calls went to the session.
+                        Some(Accepted::Result(_) | Accepted::Call(_) | Accepted::Cancel(_)) => {
+                            continue
+                        }
+                    },
+                    done = net_done.recv(), if net_open => match done {
+                        None => {
+                            net_open = false;
+                            continue;
+                        }
+                        Some(done) => {
+                            net.requests += 1;
+                            net.bytes += done.bytes;
+                            EventBody::Net(net_event(done))
+                        }
+                    },
+                };
                 let wait = rate.take(Instant::now());
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
-                let body = match frame {
-                    Accepted::Log(log) => {
-                        log_bytes += log.msg.len() as u64;
-                        EventBody::Log(log)
-                    }
-                    Accepted::File {
-                        name,
-                        media_type,
-                        data,
-                    } => {
-                        let key = moat_wire::file_key(&request.id, attempt, &name);
-                        let size = data.len() as u64;
-                        self.store
-                            .put(&key, data.into(), &media_type)
-                            .await
-                            .map_err(|e| RunFailure::retry(format!("storing {key}: {e}")))?;
-                        let file = FileRef {
-                            name,
-                            media_type,
-                            size,
-                        };
-                        files.push(file.clone());
-                        EventBody::File(file)
-                    }
-                    // The result is the report's; calls went to the relay.
-                    Accepted::Result(_) | Accepted::Call(_) | Accepted::Cancel(_) => continue,
-                };
                 events
                     .publish(body)
                     .await
                     .map_err(|e| RunFailure::retry(e.to_string()))?;
             }
-            Ok::<_, RunFailure>((files, log_bytes))
+            Ok::<_, RunFailure>((files, log_bytes, net))
         };
         let (report, published) = tokio::join!(run, publish);
         let report = report.map_err(|e| RunFailure::retry(e.to_string()))?;
-        let (files, log_bytes) = published?;
+        let (files, log_bytes, net) = published?;
         self.observe(&report, began.elapsed());
         if report.cancelled {
             return Err(RunFailure {
@@ -401,7 +415,7 @@ impl Worker {
             .publish(EventBody::Result(report.result.clone()))
             .await
             .map_err(|e| RunFailure::retry(e.to_string()))?;
-        let record = record(
+        let mut record = record(
             &RunRef::of(request),
             attempt,
             &report.result,
@@ -410,6 +424,7 @@ impl Worker {
             log_bytes,
             files,
         );
+        record.net = net;
         self.publish_record(&record)
             .await
             .map_err(RunFailure::retry)
@@ -511,8 +526,22 @@ fn record(
         events: events.published(),
         log_bytes,
         files,
+        net: NetUsage::default(),
         submitted_ms: run.submitted_ms,
         finished_ms: moat_wire::run::now_ms(),
+    }
+}
+
+/// The `net` event for a finished request, its query cut.
+fn net_event(done: NetDone) -> NetEvent {
+    NetEvent {
+        method: done.method,
+        url: moat_wire::redact_query(&done.url),
+        status: done.status,
+        error: done.error.as_ref().map(|e| e.code.clone()),
+        message: done.error.map(|e| e.message),
+        bytes: done.bytes,
+        ms: done.ms,
     }
 }
 

@@ -88,6 +88,7 @@ async fn publish_run(js: &jetstream::Context, i: usize, tenant: &str, logs: u64)
         events: seq,
         log_bytes,
         files: vec![file],
+        net: Default::default(),
         submitted_ms: FINISHED - 500,
         finished_ms: FINISHED,
     };

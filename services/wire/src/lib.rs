@@ -19,5 +19,6 @@ pub use ids::valid_token;
 pub use job::{Job, JobError, OutputLimits};
 pub use outcome::Outcome;
 pub use run::{
-    file_key, Event, EventBody, FileLink, FileRef, RunRecord, RunRequest, RunStatus, RunView,
+    file_key, redact_query, Event, EventBody, FileLink, FileRef, NetEvent, NetUsage, RunRecord,
+    RunRequest, RunStatus, RunView,
 };

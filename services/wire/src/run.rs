@@ -114,8 +114,52 @@ pub enum EventBody {
     Log(LogFrame),
     /// A file was stored and can be downloaded.
     File(FileRef),
+    /// A request of the script's ended (made by the egress service).
+    Net(NetEvent),
     /// The run ended.
     Result(ResultFrame),
+}
+
+/// One request of the script's, as it ended: what a user sees of its
+/// network use, live and in the record's counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetEvent {
+    /// The method.
+    pub method: String,
+    /// The URL, its query cut (it may hold secrets): [`redact_query`].
+    pub url: String,
+    /// The response's status, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it failed (`EGRESS_DENIED`, `ENOTFOUND`, ...), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The failure's sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// How long it took.
+    pub ms: u64,
+}
+
+/// A URL with its query replaced by `…` (and its fragment dropped), for
+/// events and logs: query strings carry API keys.
+pub fn redact_query(url: &str) -> String {
+    let url = url.split('#').next().unwrap_or(url);
+    match url.split_once('?') {
+        Some((path, _)) => format!("{path}?…"),
+        None => url.to_owned(),
+    }
+}
+
+/// A run's use of the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetUsage {
+    /// Requests made (refused ones included).
+    pub requests: u64,
+    /// Response bytes received.
+    pub bytes: u64,
 }
 
 /// A stored file.
@@ -171,6 +215,9 @@ pub struct RunRecord {
     pub log_bytes: u64,
     /// Files stored.
     pub files: Vec<FileRef>,
+    /// Its network use (absent from older launchers: none).
+    #[serde(default)]
+    pub net: NetUsage,
     /// Submission time, Unix milliseconds.
     pub submitted_ms: u64,
     /// End time, Unix milliseconds.
@@ -206,6 +253,9 @@ pub struct RunView {
     pub events: Option<u64>,
     /// Bytes of log text.
     pub log_bytes: Option<u64>,
+    /// Its network use.
+    #[serde(default)]
+    pub net: Option<NetUsage>,
     /// When it was submitted (ms since the epoch).
     pub submitted_ms: Option<u64>,
     /// When it finished (ms since the epoch).
@@ -249,6 +299,16 @@ pub struct FileLink {
 mod tests {
     use super::*;
     use crate::frames::LogLevel;
+
+    #[test]
+    fn queries_are_cut_from_urls_shown() {
+        assert_eq!(
+            redact_query("https://a.test/x?key=s3cret#h"),
+            "https://a.test/x?…"
+        );
+        assert_eq!(redact_query("https://a.test/x#h"), "https://a.test/x");
+        assert_eq!(redact_query("https://a.test/"), "https://a.test/");
+    }
 
     #[test]
     fn events_carry_the_frame_fields_flat() {
@@ -296,6 +356,7 @@ mod tests {
             queued_ms: None,
             events: Some(2),
             log_bytes: Some(2),
+            net: None,
             submitted_ms: None,
             finished_ms: None,
             logs: vec![LogFrame {
