@@ -78,3 +78,8 @@ bench: deps
 # (MOAT_SERVER, MOAT_BENCH_RUNS, MOAT_BENCH_FLOOD_KEY: see benches/fairness.rs).
 bench-fair:
     cargo bench -p moat-benches --bench fairness
+
+# The latency one fetch gains through moat, against `just up` started with
+# MOAT_EGRESS_ALLOW_NETS=127.0.0.1/32 (MOAT_BENCH_KEY: see benches/egress.rs).
+bench-egress:
+    cargo bench -p moat-benches --bench egress

@@ -111,15 +111,8 @@ async fn flood_address(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let server: SocketAddr = std::env::var("MOAT_SERVER")
-        .unwrap_or_else(|_| "http://127.0.0.1:8080".into())
-        .trim_start_matches("http://")
-        .parse()
-        .expect("MOAT_SERVER is http://IP:PORT");
-    let runs: usize = std::env::var("MOAT_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let server = moat_benches::server();
+    let runs = moat_benches::count_from_env("MOAT_BENCH_RUNS", 20);
     if request_from(
         server,
         IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -1,11 +1,30 @@
 //! Shared pieces of moat's benchmarks: where the binaries are, the scripts,
-//! and running a script as a process (moat-runner, or node for comparison).
+//! running a script as a process (moat-runner, or node for comparison), and
+//! the settings of the benchmarks that drive a running system.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use moat_wire::Job;
+
+/// The running system a benchmark drives: `MOAT_SERVER`, by default
+/// `http://127.0.0.1:8080` (`just up`).
+pub fn server() -> std::net::SocketAddr {
+    std::env::var("MOAT_SERVER")
+        .unwrap_or_else(|_| "http://127.0.0.1:8080".into())
+        .trim_start_matches("http://")
+        .parse()
+        .expect("MOAT_SERVER is http://IP:PORT")
+}
+
+/// A count from the environment variable `name`, or `default`.
+pub fn count_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// The workspace root.
 pub fn root() -> PathBuf {

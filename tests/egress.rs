@@ -17,6 +17,9 @@ use std::time::Duration;
 use moat_testkit::{is_root, root};
 use support::{moat_run, text, Up};
 
+/// Requests `/slow` has received, in this test binary.
+static SLOW_REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// An HTTP/1.1 server on 127.0.0.1 with a few fixed routes, one thread per
 /// connection, for as long as the test runs.
 fn api_server() -> SocketAddr {
@@ -53,6 +56,7 @@ fn answer(mut stream: std::net::TcpStream) {
     let (status, body) = match path.split('?').next().unwrap_or("") {
         "/health" => ("200 OK", format!(r#"{{"status":"up","ua":"{ua}"}}"#)),
         "/slow" => {
+            SLOW_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::thread::sleep(Duration::from_secs(8));
             ("200 OK", "late".to_owned())
         }
@@ -69,6 +73,16 @@ fn answer(mut stream: std::net::TcpStream) {
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
+}
+
+/// `moat up` with 127.0.0.1 exempted from the egress block (where the test
+/// API listens) and `extra` settings, once it is up.
+fn up_allowing_loopback(extra: &[(&str, &str)]) -> Up {
+    let mut env = vec![("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32")];
+    env.extend_from_slice(extra);
+    let mut up = Up::start_with(&env);
+    up.wait_for("\"moat is up\"", 1, |l| l.contains("moat is up."));
+    up
 }
 
 /// The script every test runs: a monitor's check, then each kind of refusal.
@@ -144,12 +158,10 @@ fn value_of(out: &str) -> serde_json::Value {
 fn a_sandboxed_script_reaches_an_allowed_api_and_nothing_else() {
     assert!(is_root(), "moat up needs root (containerd and runsc do)");
     let api = api_server();
-    let mut up = Up::start_with(&[
-        ("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32"),
+    let up = up_allowing_loopback(&[
         // Anonymous runs may receive 2 MiB here, so /big is over the cap.
         ("MOAT_EGRESS_ANON_BYTES", "2097152"),
     ]);
-    up.wait_for("\"moat is up\"", 1, |l| l.contains("moat is up."));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("monitor.js");
     std::fs::write(&file, script(api)).unwrap();
@@ -177,11 +189,7 @@ fn a_sandboxed_script_reaches_an_allowed_api_and_nothing_else() {
 fn a_run_past_its_request_budget_gets_egress_limit() {
     assert!(is_root(), "moat up needs root (containerd and runsc do)");
     let api = api_server();
-    let mut up = Up::start_with(&[
-        ("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32"),
-        ("MOAT_EGRESS_ANON_REQUESTS", "3"),
-    ]);
-    up.wait_for("\"moat is up\"", 1, |l| l.contains("moat is up."));
+    let up = up_allowing_loopback(&[("MOAT_EGRESS_ANON_REQUESTS", "3")]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("many.js");
     std::fs::write(
@@ -275,4 +283,88 @@ fn the_monitor_example_reports_up_and_down() {
     let (down, shown) = run(&format!("http://127.0.0.2:{}/json", api.port()));
     assert_eq!(down["up"], false, "{shown}");
     assert_eq!(down["error"], "EGRESS_DENIED", "{shown}");
+}
+
+#[test]
+fn a_killed_egress_service_fails_the_request_not_the_launcher() {
+    assert!(is_root(), "moat up needs root (containerd and runsc do)");
+    let api = api_server();
+    let up = up_allowing_loopback(&[("MOAT_EGRESS_TIMEOUT_MS", "3000")]);
+    let dir = tempfile::tempdir().unwrap();
+    let slow = dir.path().join("slow.js");
+    std::fs::write(
+        &slow,
+        format!(
+            "let r;\n\
+             try {{ await fetch('http://{api}/slow'); r = 'fetched'; }}\n\
+             catch (e) {{ r = e.cause ? e.cause.code : e.name; }}\n\
+             export default r;\n"
+        ),
+    )
+    .unwrap();
+    let before = SLOW_REQUESTS.load(std::sync::atomic::Ordering::SeqCst);
+    let run = {
+        let url = up.url.clone();
+        let slow = slow.clone();
+        std::thread::spawn(move || {
+            Command::new(env!("CARGO_BIN_EXE_moat"))
+                .current_dir(root())
+                .args(["run", "--server", &url, "--timeout-ms", "10000"])
+                .arg(&slow)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap()
+        })
+    };
+    // Once the request is in the egress service's hands, kill it.
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while SLOW_REQUESTS.load(std::sync::atomic::Ordering::SeqCst) == before {
+        assert!(
+            std::time::Instant::now() < until,
+            "the request never arrived:\n{}",
+            up.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let egress = *up.pids("egress").last().expect("egress started");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(egress),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let out = run.join().unwrap();
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{shown}\n{}", up.log());
+    let code = value_of(&text(&out.stdout));
+    assert!(
+        code == "ETIMEDOUT" || code == "EGRESS_UNAVAILABLE",
+        "the script saw {code}: {shown}"
+    );
+    // moat up starts the egress service again; the launcher never stopped.
+    let file = dir.path().join("health.js");
+    std::fs::write(
+        &file,
+        format!("export default (await fetch('http://{api}/health')).status;"),
+    )
+    .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = moat_run(&up, &[file.to_str().unwrap()]);
+        let stdout = text(&out.stdout);
+        if out.status.success() && value_of(&stdout) == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no fetch worked after the restart:\n{stdout}{}",
+            text(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        up.pids("launcher-0").len(),
+        1,
+        "the launcher restarted:\n{}",
+        up.log()
+    );
 }
