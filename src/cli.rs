@@ -68,6 +68,30 @@ pub enum KeysCommand {
         /// The key's id, from `moat keys list`.
         id: String,
     },
+    /// Show or set a tenant's own network rules, applied to its runs on top
+    /// of the operator's policy (they can only refuse more). With no rule
+    /// given, shows them; `--clear` removes them.
+    Egress {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The only domains its scripts may reach (comma-separated; each
+        /// with its subdomains), together with `--only-nets`.
+        #[arg(long)]
+        only_domains: Option<String>,
+        /// The only nets its scripts may reach (CIDRs), with `--only-domains`.
+        #[arg(long)]
+        only_nets: Option<String>,
+        /// Domains its scripts may never reach.
+        #[arg(long)]
+        deny_domains: Option<String>,
+        /// Nets its scripts may never reach.
+        #[arg(long)]
+        deny_nets: Option<String>,
+        /// Remove the tenant's rules.
+        #[arg(long, conflicts_with_all = ["only_domains", "only_nets", "deny_domains", "deny_nets"])]
+        clear: bool,
+    },
 }
 
 /// Arguments of `moat exec`.

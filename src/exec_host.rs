@@ -82,6 +82,7 @@ impl ExecHost {
                     let who = RunIdentity {
                         run: "local".into(),
                         tenant: "local".into(),
+                        rules: None,
                     };
                     let egress = Arc::new(LocalEgress::new(fetcher));
                     if let Err(v) = relay(stdin, rx, egress, who, BUDGET, deadline, net).await {

@@ -4,6 +4,8 @@
 
 use moat_db as db;
 
+use moat_wire::egress::EgressRules;
+
 use crate::cli::KeysCommand;
 
 /// Why a key command failed.
@@ -18,6 +20,9 @@ pub enum KeysError {
     /// No live key with that id.
     #[error("no live key with id {0:?}")]
     NoSuchKey(String),
+    /// A network rule that does not parse.
+    #[error("{0}")]
+    Rule(String),
 }
 
 /// Runs one key command against `database_url`, printing its result.
@@ -58,6 +63,60 @@ pub async fn keys(database_url: &str, command: KeysCommand) -> Result<(), KeysEr
                 return Err(KeysError::NoSuchKey(id));
             }
             eprintln!("revoked key {id}");
+        }
+        KeysCommand::Egress {
+            tenant,
+            only_domains,
+            only_nets,
+            deny_domains,
+            deny_nets,
+            clear,
+        } => {
+            if !moat_wire::valid_token(&tenant) || tenant == "anon" {
+                return Err(KeysError::Tenant(tenant));
+            }
+            let given = [&only_domains, &only_nets, &deny_domains, &deny_nets];
+            if clear {
+                db::set_tenant_egress(&conn, &tenant, &EgressRules::default()).await?;
+                eprintln!("removed the network rules of tenant {tenant}");
+            } else if given.iter().any(|g| g.is_some()) {
+                let mut rules = db::tenant_egress(&conn, &tenant).await?.unwrap_or_default();
+                let domains = |flag: &str, v: &str| {
+                    moat_egress::policy::parse_domains(v)
+                        .map_err(|e| KeysError::Rule(format!("--{flag}: {e}")))
+                };
+                let nets = |flag: &str, v: &str| {
+                    moat_egress::policy::parse_nets(v)
+                        .map(|n| n.iter().map(ToString::to_string).collect::<Vec<_>>())
+                        .map_err(|e| KeysError::Rule(format!("--{flag}: {e}")))
+                };
+                if let Some(v) = &only_domains {
+                    rules.only_domains = domains("only-domains", v)?;
+                }
+                if let Some(v) = &only_nets {
+                    rules.only_nets = nets("only-nets", v)?;
+                }
+                if let Some(v) = &deny_domains {
+                    rules.deny_domains = domains("deny-domains", v)?;
+                }
+                if let Some(v) = &deny_nets {
+                    rules.deny_nets = nets("deny-nets", v)?;
+                }
+                db::set_tenant_egress(&conn, &tenant, &rules).await?;
+                eprintln!("set the network rules of tenant {tenant}");
+            }
+            let rules = db::tenant_egress(&conn, &tenant).await?.unwrap_or_default();
+            let show = |list: &[String]| {
+                if list.is_empty() {
+                    "-".to_owned()
+                } else {
+                    list.join(",")
+                }
+            };
+            println!("only-domains  {}", show(&rules.only_domains));
+            println!("only-nets     {}", show(&rules.only_nets));
+            println!("deny-domains  {}", show(&rules.deny_domains));
+            println!("deny-nets     {}", show(&rules.deny_nets));
         }
     }
     Ok(())

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use moat_testkit::{is_root, root};
-use support::{moat_run, text, Up};
+use support::{key_for, moat_keys, moat_run, text, Up};
 
 /// Requests `/slow` has received, in this test binary.
 static SLOW_REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -23,7 +23,12 @@ static SLOW_REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomic
 /// An HTTP/1.1 server on 127.0.0.1 with a few fixed routes, one thread per
 /// connection, for as long as the test runs.
 fn api_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    api_server_on([127, 0, 0, 1])
+}
+
+/// [`api_server`] on another loopback address.
+fn api_server_on(ip: [u8; 4]) -> SocketAddr {
+    let listener = TcpListener::bind((std::net::Ipv4Addr::from(ip), 0)).unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
@@ -366,5 +371,70 @@ fn a_killed_egress_service_fails_the_request_not_the_launcher() {
         1,
         "the launcher restarted:\n{}",
         up.log()
+    );
+}
+
+#[test]
+fn a_tenants_own_rules_narrow_the_operators_policy() {
+    assert!(is_root(), "moat up needs root (containerd and runsc do)");
+    let (one, three) = (api_server(), api_server_on([127, 0, 0, 3]));
+    let up = up_allowing_loopback(&[("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32,127.0.0.3/32")]);
+    let key = key_for(&up, "careful");
+    // The tenant allows its scripts 127.0.0.3 only.
+    let set = moat_keys(
+        &up,
+        &["egress", "--tenant", "careful", "--only-nets", "127.0.0.3"],
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    assert!(
+        text(&set.stdout).contains("only-nets     127.0.0.3/32"),
+        "{}",
+        text(&set.stdout)
+    );
+    let bad = moat_keys(
+        &up,
+        &["egress", "--tenant", "careful", "--deny-nets", "10.0.0/8"],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--deny-nets"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("both.js");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+const get = async (url) => {{
+  try {{ return (await fetch(url)).status; }}
+  catch (e) {{ return e.cause.code + ': ' + e.message; }}
+}};
+export default [await get('http://{one}/health'), await get('http://{three}/health')];
+"#
+        ),
+    )
+    .unwrap();
+    let tenant = moat_run(&up, &["--key", &key, file.to_str().unwrap()]);
+    let shown = format!("{}{}", text(&tenant.stdout), text(&tenant.stderr));
+    let value = value_of(&text(&tenant.stdout));
+    assert!(
+        value[0]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("EGRESS_DENIED"),
+        "{shown}"
+    );
+    assert_eq!(value[1], 200, "{shown}");
+    // Anonymous runs are not the tenant's: the operator's policy alone.
+    let anon = moat_run(&up, &[file.to_str().unwrap()]);
+    assert_eq!(
+        value_of(&text(&anon.stdout)),
+        serde_json::json!([200, 200]),
+        "{}{}",
+        text(&anon.stdout),
+        text(&anon.stderr)
     );
 }

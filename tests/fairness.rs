@@ -8,31 +8,11 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use moat_testkit::http::{request_from, submit_from};
-use moat_testkit::{is_root, root};
-use support::Up;
-
-/// Creates a tenant's API key in `up`'s database.
-fn key_for(up: &Up, tenant: &str) -> String {
-    let db = format!(
-        "sqlite://{}?mode=rwc",
-        up.dir.path().join("moat.db").display()
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_moat"))
-        .current_dir(root())
-        .args(["keys", "--database-url", &db, "create", "--tenant", tenant])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use moat_testkit::is_root;
+use support::{key_for, Up};
 
 /// Polls the run's record (as its own client would) until it is done; the
 /// time from `since`.

@@ -195,3 +195,28 @@ pub fn alive(pid: i32) -> bool {
             .unwrap_or_default()
             .contains(") Z ")
 }
+
+/// Runs `moat keys ARGS` on `up`'s database.
+pub fn moat_keys(up: &Up, args: &[&str]) -> Output {
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        up.dir.path().join("moat.db").display()
+    );
+    Command::new(env!("CARGO_BIN_EXE_moat"))
+        .current_dir(root())
+        .args(["keys", "--database-url", &db])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Creates a tenant's API key in `up`'s database.
+pub fn key_for(up: &Up, tenant: &str) -> String {
+    let out = moat_keys(up, &["create", "--tenant", tenant]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

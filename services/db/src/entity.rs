@@ -235,3 +235,34 @@ pub mod api_keys {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `tenant_egress`: a tenant's own network rules, which narrow the
+/// operator's egress policy for its runs (set with `moat keys egress`).
+pub mod tenant_egress {
+    use sea_orm::entity::prelude::*;
+
+    /// One tenant's rules; lists are comma-separated, as given.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tenant_egress")]
+    pub struct Model {
+        /// The tenant.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        /// When not empty (with `only_nets`), the only domains reachable.
+        pub only_domains: String,
+        /// When not empty (with `only_domains`), the only nets reachable.
+        pub only_nets: String,
+        /// Domains never reachable.
+        pub deny_domains: String,
+        /// Nets never reachable.
+        pub deny_nets: String,
+        /// When the rules last changed.
+        pub updated_ms: i64,
+    }
+
+    /// No relations are declared.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

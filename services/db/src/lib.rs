@@ -12,7 +12,8 @@
 //! - [`entity`]: the tables as sea-orm entities;
 //! - [`migration`]: the schema's history;
 //! - [`write`](mod@write): the recorder's idempotent writes;
-//! - [`read`]: the edge's inserts and queries, API keys.
+//! - [`read`]: the edge's inserts and queries, API keys;
+//! - [`tenants`]: tenants' own settings (network rules).
 //!
 //! | table | key | what |
 //! | --- | --- | --- |
@@ -22,10 +23,12 @@
 //! | `usage` | `tenant, day` | runs, CPU, wall time and bytes out per tenant per UTC day |
 //! | `records_applied` | `run, attempt` | which final records were already counted |
 //! | `api_keys` | `id` (unique `key_hash`) | tenants' keys, hashed |
+//! | `tenant_egress` | `tenant` | a tenant's own network rules (they only narrow the operator's) |
 
 pub mod entity;
 pub mod migration;
 pub mod read;
+pub mod tenants;
 pub mod write;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
@@ -36,6 +39,7 @@ pub use read::{
     create_api_key, delete_queued_run, find_api_key, get_run, insert_queued_run, list_api_keys,
     lookup_api_key, revoke_api_key, usage, NewRun, RunView,
 };
+pub use tenants::{set_tenant_egress, tenant_egress};
 pub use write::{apply_event, apply_record, Applied};
 
 /// Log lines kept per run (the current attempt's first ones).

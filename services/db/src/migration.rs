@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261202_000001_net_usage::Migration),
+            Box::new(m20261202_000002_tenant_egress::Migration),
         ]
     }
 }
@@ -244,6 +245,40 @@ mod m20261202_000001_net_usage {
                 }
             }
             Ok(())
+        }
+    }
+}
+
+/// Tenants' own network rules.
+mod m20261202_000002_tenant_egress {
+    use super::*;
+
+    /// Creates `tenant_egress`.
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000002_tenant_egress"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(id("tenant_egress"))
+                        .if_not_exists()
+                        .col(string("tenant").primary_key())
+                        .col(string("only_domains"))
+                        .col(string("only_nets"))
+                        .col(string("deny_domains"))
+                        .col(string("deny_nets"))
+                        .col(big("updated_ms"))
+                        .to_owned(),
+                )
+                .await
         }
     }
 }

@@ -115,7 +115,14 @@ async fn accept(caller: &Caller, body: Bytes, deps: &Deps) -> Result<serde_json:
 
     let id = uuid::Uuid::new_v4().simple().to_string();
     let tenant = caller.tenant();
-    let request = RunRequest::new(&id, tenant, job);
+    let mut request = RunRequest::new(&id, tenant, job);
+    if let Caller::Tenant(_) = caller {
+        // The tenant's own network rules travel with its run (the egress
+        // service applies them); a run is not sent without them.
+        request.egress = db::tenant_egress(&deps.db, tenant)
+            .await
+            .map_err(|e| ApiError::unavailable("network rules", e.to_string()))?;
+    }
     let timer = deps.metrics.submit_seconds.start_timer();
     moat_queue::submit(&deps.js, &caller.client_key(), &request)
         .await

@@ -13,7 +13,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt;
-use moat_wire::egress::{EgressReply, EgressRequest, EGRESS_QUEUE_GROUP, EGRESS_SUBJECT};
+use moat_wire::egress::{
+    EgressReply, EgressRequest, EgressRules, EGRESS_QUEUE_GROUP, EGRESS_SUBJECT,
+};
 use moat_wire::hostcall::{FetchResponse, HostError, RedirectMode, Reply, REPLY_CHUNK_BYTES};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fetch::{Fetcher, Limits, Redirect, Request};
 use crate::metrics::Metrics;
+use crate::policy::{parse_domains, parse_nets, AllowOnly, Narrowing};
 
 /// Longest a request may ask for, whatever the launcher says.
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
@@ -120,11 +123,25 @@ async fn answer(
 /// Makes one request: its answer as replies (the body's chunks, then the
 /// head, or one failure) and a fixed label for how it ended.
 pub async fn respond(fetcher: &Fetcher, request: EgressRequest) -> (Vec<Reply>, &'static str) {
+    // The tenant's rules narrow the operator's policy; rules that do not
+    // parse refuse the request rather than being skipped.
+    let policy = match request.rules.as_ref().map(narrowing).transpose() {
+        Ok(None) => None,
+        Ok(Some(by)) => Some(fetcher.policy().narrow(&by)),
+        Err(why) => {
+            let error = HostError::new(crate::policy::EGRESS_DENIED, why);
+            return (vec![Reply::Failed(error)], "denied");
+        }
+    };
     let (req, limits) = match to_fetch(request) {
         Ok(parts) => parts,
         Err(error) => return (vec![Reply::Failed(error)], "invalid-request"),
     };
-    match fetcher.fetch(req, &limits).await {
+    let fetched = match &policy {
+        Some(policy) => fetcher.fetch_under(policy, req, &limits).await,
+        None => fetcher.fetch(req, &limits).await,
+    };
+    match fetched {
         Err(e) => (
             vec![Reply::Failed(HostError::new(e.code(), e.to_string()))],
             e.reason(),
@@ -147,6 +164,23 @@ pub async fn respond(fetcher: &Fetcher, request: EgressRequest) -> (Vec<Reply>, 
             (replies, "ok")
         }
     }
+}
+
+/// A tenant's rules as a narrowing of the policy, or why they are unusable.
+fn narrowing(rules: &EgressRules) -> Result<Narrowing, String> {
+    let bad = |e: &dyn std::fmt::Display| format!("the tenant's network rules are invalid: {e}");
+    let nets = |list: &[String]| parse_nets(&list.join(",")).map_err(|e| bad(&e));
+    let domains = |list: &[String]| parse_domains(&list.join(",")).map_err(|e| bad(&e));
+    let (only_domains, only_nets) = (domains(&rules.only_domains)?, nets(&rules.only_nets)?);
+    Ok(Narrowing {
+        deny_nets: nets(&rules.deny_nets)?,
+        deny_domains: domains(&rules.deny_domains)?,
+        allow_only: (!only_domains.is_empty() || !only_nets.is_empty()).then_some(AllowOnly {
+            domains: only_domains,
+            nets: only_nets,
+        }),
+        blocked_ports: Vec::new(),
+    })
 }
 
 /// The fetcher's request and limits for a launcher's request.

@@ -116,6 +116,7 @@ impl HostSide {
             who: RunIdentity {
                 run: run.to_owned(),
                 tenant: "anon".to_owned(),
+                rules: None,
             },
             budget: Budget {
                 requests: u64::MAX,
@@ -161,6 +162,8 @@ pub struct RunIdentity {
     pub run: String,
     /// Its tenant (`anon` for anonymous clients).
     pub tenant: String,
+    /// The tenant's own network rules, sent with each request.
+    pub rules: Option<moat_wire::egress::EgressRules>,
 }
 
 /// Answers the run's calls until its stdout ends (`calls` closes) or the
@@ -376,13 +379,14 @@ async fn fetch_through(
         .budget
         .bytes
         .saturating_sub(shared.used_bytes.load(Ordering::SeqCst));
-    let request = EgressRequest::new(
+    let mut request = EgressRequest::new(
         &shared.who.run,
         &shared.who.tenant,
         fetch,
         max_bytes,
         limit.as_millis() as u64,
     );
+    request.rules = shared.who.rules.clone();
     let (tx, mut rx) = mpsc::channel(8);
     let work = shared.egress.fetch(request, tx);
     let relay = async {
@@ -525,6 +529,7 @@ mod tests {
         let who = RunIdentity {
             run: "r".into(),
             tenant: "anon".into(),
+            rules: None,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         let relay = tokio::spawn(relay(

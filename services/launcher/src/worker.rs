@@ -321,6 +321,7 @@ impl Worker {
             who: RunIdentity {
                 run: request.id.clone(),
                 tenant: request.tenant.clone(),
+                rules: request.egress.clone(),
             },
             budget: match plan {
                 moat_queue::Plan::Anonymous => self.budgets.0,

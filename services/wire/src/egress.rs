@@ -15,6 +15,35 @@ pub const EGRESS_SUBJECT: &str = "moat.egress.fetch";
 /// The queue group egress instances share the work in.
 pub const EGRESS_QUEUE_GROUP: &str = "moat-egress";
 
+/// A tenant's own destination rules: they narrow the operator's policy
+/// (refuse more, never allow more). Nets and domains as text, as `moat keys
+/// egress` stored them; the egress service parses them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressRules {
+    /// When not empty (with `only_nets`), the only domains reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only_domains: Vec<String>,
+    /// When not empty (with `only_domains`), the only nets reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only_nets: Vec<String>,
+    /// Domains never reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_domains: Vec<String>,
+    /// Nets never reachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_nets: Vec<String>,
+}
+
+impl EgressRules {
+    /// Whether the rules narrow nothing.
+    pub fn is_empty(&self) -> bool {
+        self.only_domains.is_empty()
+            && self.only_nets.is_empty()
+            && self.deny_domains.is_empty()
+            && self.deny_nets.is_empty()
+    }
+}
+
 /// One request, with the limits the run has left.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressRequest {
@@ -30,10 +59,13 @@ pub struct EgressRequest {
     pub max_bytes: u64,
     /// How long the whole request may take, redirects and body included.
     pub timeout_ms: u64,
+    /// The tenant's own rules, applied on top of the operator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<EgressRules>,
 }
 
 impl EgressRequest {
-    /// A request of this build's version.
+    /// A request of this build's version, under no rules of the tenant's.
     pub fn new(run: &str, tenant: &str, call: FetchCall, max_bytes: u64, timeout_ms: u64) -> Self {
         Self {
             v: PROTOCOL_VERSION,
@@ -42,6 +74,7 @@ impl EgressRequest {
             call,
             max_bytes,
             timeout_ms,
+            rules: None,
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct RunRequest {
     pub job: Job,
     /// When it was submitted, Unix milliseconds.
     pub submitted_ms: u64,
+    /// The tenant's own network rules, looked up by the edge at submit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<crate::egress::EgressRules>,
 }
 
 impl RunRequest {
@@ -34,6 +37,7 @@ impl RunRequest {
             tenant: tenant.into(),
             job,
             submitted_ms: now_ms(),
+            egress: None,
         }
     }
 }
