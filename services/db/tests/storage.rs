@@ -44,6 +44,7 @@ storage_suite!(
     edge_insert_in_either_order,
     usage_by_day_range,
     network_use_is_kept_per_run_and_per_day,
+    tenant_network_rules,
     api_keys,
     concurrent_duplicates_apply_once,
 );
@@ -416,6 +417,32 @@ mod cases {
         let d = db::day_of_ms(DAY1);
         let day = &db::usage(db, "t1", &d, &d).await.unwrap()[0];
         assert_eq!((day.net_requests, day.net_bytes), (5, 1024));
+    }
+
+    pub async fn tenant_network_rules(db: &DatabaseConnection, _: &str) {
+        assert_eq!(db::tenant_egress(db, "t1").await.unwrap(), None);
+        let rules = moat_wire::egress::EgressRules {
+            only_domains: vec!["api.example".into(), "status.example".into()],
+            deny_nets: vec!["192.0.2.0/24".into()],
+            ..Default::default()
+        };
+        db::set_tenant_egress(db, "t1", &rules).await.unwrap();
+        assert_eq!(
+            db::tenant_egress(db, "t1").await.unwrap(),
+            Some(rules.clone())
+        );
+        // Setting again replaces; other tenants have none; empty removes.
+        let fewer = moat_wire::egress::EgressRules {
+            deny_domains: vec!["evil.example".into()],
+            ..Default::default()
+        };
+        db::set_tenant_egress(db, "t1", &fewer).await.unwrap();
+        assert_eq!(db::tenant_egress(db, "t1").await.unwrap(), Some(fewer));
+        assert_eq!(db::tenant_egress(db, "t2").await.unwrap(), None);
+        db::set_tenant_egress(db, "t1", &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(db::tenant_egress(db, "t1").await.unwrap(), None);
     }
 
     pub async fn api_keys(db: &DatabaseConnection, _: &str) {
