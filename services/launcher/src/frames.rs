@@ -241,6 +241,9 @@ impl FrameDecoder {
                     return Err(Violation::Calls("a request body is over the cap"));
                 }
                 self.last_call = Some(call.id);
+                // Request bodies are the session's to budget, not output:
+                // they leave the total that caps logs and files.
+                self.total = self.total.saturating_sub(line.len() as u64 + 1);
                 Accepted::Call(call)
             }
             Frame::Cancel(cancel) => Accepted::Cancel(cancel.id),
@@ -323,6 +326,44 @@ mod tests {
         assert!(matches!(&got[1], Accepted::Log(l) if l.msg == "b"));
         assert!(d.finished());
         d.finish().unwrap();
+    }
+
+    #[test]
+    fn request_bodies_do_not_count_as_output() {
+        use moat_wire::hostcall::{CallFrame, FetchCall, HostCall, RedirectMode};
+        let caps = Caps {
+            max_total_bytes: 64 * 1024,
+            ..Caps::default()
+        };
+        let mut d = FrameDecoder::new(caps);
+        for id in 1..=10u32 {
+            let call = Frame::Call(CallFrame {
+                id,
+                call: HostCall::Fetch(FetchCall {
+                    method: "POST".into(),
+                    url: "http://127.0.0.1:1/".into(),
+                    headers: vec![],
+                    body: Some("A".repeat(16 * 1024)),
+                    redirect: RedirectMode::Follow,
+                    timeout_ms: None,
+                }),
+            });
+            let got = d.feed(&call.encode()).unwrap();
+            assert!(matches!(&got[..], [Accepted::Call(c)] if c.id == id));
+        }
+        // Ids must increase: a replayed one poisons the stream.
+        let again = Frame::Call(CallFrame {
+            id: 3,
+            call: HostCall::Fetch(FetchCall {
+                method: "GET".into(),
+                url: "http://127.0.0.1:1/".into(),
+                headers: vec![],
+                body: None,
+                redirect: RedirectMode::Follow,
+                timeout_ms: None,
+            }),
+        });
+        assert!(matches!(d.feed(&again.encode()), Err(Violation::Calls(_))));
     }
 
     #[test]
