@@ -17,8 +17,13 @@ use std::time::Duration;
 use moat_testkit::{is_root, root};
 use support::{key_for, moat_keys, moat_run, text, Up};
 
-/// Requests `/slow` has received, in this test binary.
-static SLOW_REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// The servers (by port) whose `/slow` has been asked for: tests run in
+/// parallel, each with its own server.
+static SLOW_ASKED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+fn slow_asked(server: SocketAddr) -> bool {
+    SLOW_ASKED.lock().unwrap().contains(&server.port())
+}
 
 /// An HTTP/1.1 server on 127.0.0.1 with a few fixed routes, one thread per
 /// connection, for as long as the test runs.
@@ -61,7 +66,9 @@ fn answer(mut stream: std::net::TcpStream) {
     let (status, body) = match path.split('?').next().unwrap_or("") {
         "/health" => ("200 OK", format!(r#"{{"status":"up","ua":"{ua}"}}"#)),
         "/slow" => {
-            SLOW_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Ok(local) = stream.local_addr() {
+                SLOW_ASKED.lock().unwrap().push(local.port());
+            }
             std::thread::sleep(Duration::from_secs(8));
             ("200 OK", "late".to_owned())
         }
@@ -307,7 +314,6 @@ fn a_killed_egress_service_fails_the_request_not_the_launcher() {
         ),
     )
     .unwrap();
-    let before = SLOW_REQUESTS.load(std::sync::atomic::Ordering::SeqCst);
     let run = {
         let url = up.url.clone();
         let slow = slow.clone();
@@ -323,7 +329,7 @@ fn a_killed_egress_service_fails_the_request_not_the_launcher() {
     };
     // Once the request is in the egress service's hands, kill it.
     let until = std::time::Instant::now() + Duration::from_secs(30);
-    while SLOW_REQUESTS.load(std::sync::atomic::Ordering::SeqCst) == before {
+    while !slow_asked(api) {
         assert!(
             std::time::Instant::now() < until,
             "the request never arrived:\n{}",
