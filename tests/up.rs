@@ -149,7 +149,7 @@ fn up_refuses_what_it_cannot_run_and_says_how_to_fix_it() {
         .arg(&state)
         .args(["--listen", &format!("127.0.0.1:{}", free_port())])
         .args(["--nats-port", &free_port().to_string()])
-        .args(["--metrics-port", &free_ports(3).to_string()])
+        .args(["--metrics-port", &free_ports(4).to_string()])
         .arg("--rootfs")
         .arg(dir.path().join("no-rootfs"))
         .arg("--bin-dir")

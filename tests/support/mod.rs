@@ -40,7 +40,8 @@ impl Up {
             .arg(dir.path())
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--nats-port", &free_port().to_string()])
-            .args(["--metrics-port", &free_ports(3).to_string()])
+            // Edge, recorder, one launcher, the egress service.
+            .args(["--metrics-port", &free_ports(4).to_string()])
             .arg("--rootfs")
             .arg(root.join(".run/rootfs"))
             .arg("--web-dir")
