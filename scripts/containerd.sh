@@ -70,6 +70,9 @@ end_sandboxes() {
     done
   fi
   pkill -KILL -f -- "-address $sock" 2>/dev/null || true
+  # A sandbox runsc no longer lists (its shim died mid-create, say) still
+  # names this state directory on its command line: end it too.
+  pkill -KILL -f -- "--root=$run_dir/runsc" 2>/dev/null || true
 }
 
 case $cmd in
