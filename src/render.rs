@@ -109,10 +109,7 @@ pub fn net_line(
     ms: u64,
     style: Style,
 ) -> String {
-    let url = match url.split_once('?') {
-        Some((path, _)) => format!("{path}?…"),
-        None => url.to_owned(),
-    };
+    let url = moat_wire::redact_query(url);
     let how = match (status, error) {
         (_, Some((code, message))) => style.paint("31", &format!("{code}: {message}")),
         (Some(status), None) => format!("{status}, {}", human_bytes(bytes)),

@@ -303,19 +303,12 @@ fn read_replies(mut input: Box<dyn BufRead + Send>, tx: SyncSender<Incoming>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moat_wire::hostcall::{FetchCall, RedirectMode};
+    use moat_wire::hostcall::FetchCall;
     use std::io::Cursor;
     use std::time::Duration;
 
     fn fetch(url: &str) -> HostCall {
-        HostCall::Fetch(FetchCall {
-            method: "GET".into(),
-            url: url.into(),
-            headers: vec![],
-            body: None,
-            redirect: RedirectMode::Follow,
-            timeout_ms: None,
-        })
+        HostCall::Fetch(FetchCall::get(url))
     }
 
     fn lines(replies: &[ReplyLine]) -> Box<dyn BufRead + Send> {

@@ -103,7 +103,7 @@ async fn answer(
             metrics
                 .request_seconds
                 .observe(started.elapsed().as_secs_f64());
-            tracing::debug!(%method, url = %redacted(&url), result, ms = started.elapsed().as_millis() as u64, "fetch");
+            tracing::debug!(%method, url = %moat_wire::redact_query(&url), result, ms = started.elapsed().as_millis() as u64, "fetch");
             replies
         }
         Err(e) => vec![Reply::Failed(HostError::new(
@@ -210,12 +210,4 @@ fn to_fetch(request: EgressRequest) -> Result<(Request, Limits), HostError> {
         ..Limits::default()
     };
     Ok((req, limits))
-}
-
-/// A URL for logs: the query (which may hold secrets) cut.
-pub fn redacted(url: &str) -> String {
-    match url.split_once('?') {
-        Some((path, _)) => format!("{path}?…"),
-        None => url.to_owned(),
-    }
 }

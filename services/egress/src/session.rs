@@ -459,7 +459,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moat_wire::hostcall::{FetchResponse, RedirectMode};
+    use moat_wire::hostcall::FetchResponse;
     use tokio::io::AsyncBufReadExt;
 
     /// Answers every fetch with a fixed body in two chunks, or hangs for
@@ -495,14 +495,7 @@ mod tests {
     fn call(id: u32, url: &str) -> CallEvent {
         CallEvent::Call(CallFrame {
             id,
-            call: HostCall::Fetch(FetchCall {
-                method: "GET".into(),
-                url: url.into(),
-                headers: vec![],
-                body: None,
-                redirect: RedirectMode::Follow,
-                timeout_ms: None,
-            }),
+            call: HostCall::Fetch(FetchCall::get(url)),
         })
     }
 

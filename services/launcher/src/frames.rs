@@ -354,14 +354,7 @@ mod tests {
         // Ids must increase: a replayed one poisons the stream.
         let again = Frame::Call(CallFrame {
             id: 3,
-            call: HostCall::Fetch(FetchCall {
-                method: "GET".into(),
-                url: "http://127.0.0.1:1/".into(),
-                headers: vec![],
-                body: None,
-                redirect: RedirectMode::Follow,
-                timeout_ms: None,
-            }),
+            call: HostCall::Fetch(FetchCall::get("http://127.0.0.1:1/")),
         });
         assert!(matches!(d.feed(&again.encode()), Err(Violation::Calls(_))));
     }

@@ -110,18 +110,11 @@ impl EgressReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hostcall::{HostError, RedirectMode};
+    use crate::hostcall::HostError;
 
     #[test]
     fn requests_and_replies_round_trip() {
-        let call = FetchCall {
-            method: "GET".into(),
-            url: "http://127.0.0.1:1/".into(),
-            headers: vec![],
-            body: None,
-            redirect: RedirectMode::Follow,
-            timeout_ms: None,
-        };
+        let call = FetchCall::get("http://127.0.0.1:1/");
         let req = EgressRequest::new("r1", "anon", call, 10, 20);
         let back: EgressRequest =
             serde_json::from_slice(&serde_json::to_vec(&req).unwrap()).unwrap();

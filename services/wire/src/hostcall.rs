@@ -67,6 +67,20 @@ pub struct FetchCall {
     pub timeout_ms: Option<u64>,
 }
 
+impl FetchCall {
+    /// A plain `GET` of `url`: no headers, no body, redirects followed.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            redirect: RedirectMode::Follow,
+            timeout_ms: None,
+        }
+    }
+}
+
 /// `fetch`'s `redirect` option.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
