@@ -22,7 +22,7 @@ pub enum Command {
     /// Run a script through moat-runner on this host, for development.
     ///
     /// There is no OS sandbox here (no gVisor): only the runner's own limits.
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
     /// Run a script on a moat server: live output, files, outcome.
     ///
     /// Exits 0 only when the run's outcome is `ok`; otherwise with the
@@ -184,7 +184,7 @@ pub struct UpArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Exec(args) => {
-            let config = ExecConfig::from_args(args)?;
+            let config = ExecConfig::from_args(*args)?;
             let outcome = exec::exec(&config)?;
             Ok(ExitCode::from(outcome.exit_code()))
         }

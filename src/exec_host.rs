@@ -41,6 +41,8 @@ impl ExecHost {
     ) -> Result<Self, String> {
         let config = settings.fetcher().map_err(|e| e.to_string())?;
         let fetcher = Arc::new(Fetcher::new(config).map_err(|e| e.to_string())?);
+        // A local run is a tenant's: the tenant plan's rules apply.
+        let plans = Arc::new(settings.plan_policies().map_err(|e| e.to_string())?);
         let (calls, rx) = mpsc::unbounded_channel();
         let fd = OwnedFd::from(stdin);
         let thread = std::thread::Builder::new()
@@ -82,9 +84,10 @@ impl ExecHost {
                     let who = RunIdentity {
                         run: "local".into(),
                         tenant: "local".into(),
+                        plan: moat_wire::egress::EgressPlan::Tenant,
                         rules: None,
                     };
-                    let egress = Arc::new(LocalEgress::new(fetcher));
+                    let egress = Arc::new(LocalEgress::new(fetcher, plans));
                     if let Err(v) = relay(stdin, rx, egress, who, BUDGET, deadline, net).await {
                         eprintln!("moat exec: the runner broke the call protocol: {v}");
                     }

@@ -4,7 +4,8 @@
 //! and under `moat exec` (the same
 //! session and policy in process). The target is a small HTTP server on
 //! 127.0.0.1, allowed through `MOAT_EGRESS_ALLOW_NETS`; every refusal is of a
-//! loopback address outside that allowance. Needs root and the rootfs
+//! loopback address outside that allowance, or a name a test resolver
+//! (`MOAT_EGRESS_DNS`) points at one. Needs root and the rootfs
 //! (`just rootfs`) for `moat up`.
 
 mod support;
@@ -14,6 +15,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::Duration;
 
+use moat_testkit::dns::Answer;
 use moat_testkit::{is_root, root};
 use support::{key_for, moat_keys, moat_run, text, Up};
 
@@ -63,7 +65,27 @@ fn answer(mut stream: std::net::TcpStream) {
         })
         .unwrap_or("")
         .to_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
     let (status, body) = match path.split('?').next().unwrap_or("") {
+        // The length and byte sum of what was posted.
+        "/upload" => {
+            let mut posted = vec![0u8; length.min(16 << 20)];
+            if stream.read_exact(&mut posted).is_err() {
+                return;
+            }
+            let sum: u64 = posted.iter().map(|&b| u64::from(b)).sum();
+            (
+                "200 OK",
+                format!(r#"{{"bytes":{},"sum":{sum}}}"#, posted.len()),
+            )
+        }
         "/health" => ("200 OK", format!(r#"{{"status":"up","ua":"{ua}"}}"#)),
         "/slow" => {
             if let Ok(local) = stream.local_addr() {
@@ -97,11 +119,16 @@ fn up_allowing_loopback(extra: &[(&str, &str)]) -> Up {
     up
 }
 
+/// The size of the body [`script`] posts: over one inline message, under
+/// the 4 MiB cap.
+const UPLOAD: usize = 3 * 1024 * 1024 + 7;
+
 /// The script every test runs: a monitor's check, then each kind of refusal.
 fn script(api: SocketAddr) -> String {
     let port = api.port();
     format!(
         r#"
+const UPLOAD = {UPLOAD};
 const t0 = Date.now();
 const r = await fetch('http://{api}/health?key=secret');
 const health = await r.json();
@@ -122,6 +149,11 @@ export default {{
   closedPort: await refused('http://127.0.0.1:1/'),
   timedOut: await refused('http://{api}/slow', {{ signal: AbortSignal.timeout(300) }}),
   tooBig: await refused('http://{api}/big'),
+  // Larger than one NATS message carries inline: uploaded in parts.
+  upload: await (await fetch('http://{api}/upload', {{
+    method: 'POST',
+    body: new Uint8Array(UPLOAD).map((_, i) => i % 251),
+  }})).json(),
 }};
 "#
     )
@@ -151,6 +183,12 @@ fn check(value: &serde_json::Value, output: &str) {
     says("closedPort", "ECONNREFUSED");
     says("timedOut", "TimeoutError");
     says("tooBig", "EGRESS_LIMIT");
+    let sum: u64 = (0..UPLOAD).map(|i| (i % 251) as u64).sum();
+    assert_eq!(
+        value["upload"],
+        serde_json::json!({ "bytes": UPLOAD, "sum": sum }),
+        "{output}"
+    );
 }
 
 /// The value `moat run` / `moat exec` print after `value: ` (JSON, perhaps
@@ -443,4 +481,81 @@ export default [await get('http://{one}/health'), await get('http://{three}/heal
         text(&anon.stdout),
         text(&anon.stderr)
     );
+}
+
+#[test]
+fn names_resolve_under_the_policy_and_plans_and_hosts_have_their_own_limits() {
+    assert!(is_root(), "moat up needs root (containerd and runsc do)");
+    let api = api_server();
+    let (one, two) = ([127, 0, 0, 1].into(), [127, 0, 0, 2].into());
+    // The egress service's resolver: every name points at loopback, one of
+    // them outside the allow list.
+    let dns = moat_testkit::dns::Dns::start(std::collections::HashMap::from([
+        ("api.moat.test", Answer::A(vec![one])),
+        ("plain.moat.test", Answer::A(vec![one])),
+        ("inside.moat.test", Answer::A(vec![two])),
+    ]));
+    let resolver = dns.addr.to_string();
+    let up = up_allowing_loopback(&[
+        ("MOAT_EGRESS_DNS", resolver.as_str()),
+        // Anonymous runs may not reach plain.moat.test; tenants may.
+        ("MOAT_EGRESS_ANON_RULES", "deny-domains=plain.moat.test"),
+        // Four requests to one host, then one every 100 s, fleet-wide.
+        ("MOAT_EGRESS_HOST_RATE", "0.01"),
+        ("MOAT_EGRESS_HOST_BURST", "4"),
+    ]);
+    let key = key_for(&up, "steady");
+    let port = api.port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("names.js");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+const get = async (host) => {{
+  try {{ return (await fetch(`http://${{host}}:{port}/health`)).status; }}
+  catch (e) {{ return e.cause.code + ': ' + e.message; }}
+}};
+const names = [await get('inside.moat.test'), await get('plain.moat.test'), await get('nosuch.moat.test')];
+const api = [];
+for (let i = 0; i < 3; i++) api.push(await get('api.moat.test'));
+export default {{ names, api }};
+"#
+        ),
+    )
+    .unwrap();
+    let anon = moat_run(&up, &[file.to_str().unwrap()]);
+    let shown = format!("{}{}", text(&anon.stdout), text(&anon.stderr));
+    let value = value_of(&text(&anon.stdout));
+    assert_eq!(
+        value["names"],
+        serde_json::json!([
+            "EGRESS_DENIED: inside.moat.test resolves to 127.0.0.2, a loopback address",
+            "EGRESS_DENIED: plain.moat.test is on the deny list",
+            "ENOTFOUND: getaddrinfo ENOTFOUND nosuch.moat.test"
+        ]),
+        "{shown}"
+    );
+    assert_eq!(value["api"], serde_json::json!([200, 200, 200]), "{shown}");
+
+    // The tenant plan has no such rule; the fourth request to api.moat.test
+    // is the last the fleet may make for now, whoever asks.
+    let tenant = moat_run(&up, &["--key", &key, file.to_str().unwrap()]);
+    let shown = format!(
+        "{}{}\n{}",
+        text(&tenant.stdout),
+        text(&tenant.stderr),
+        up.log()
+    );
+    let value = value_of(&text(&tenant.stdout));
+    assert_eq!(value["names"][1], 200, "{shown}");
+    assert_eq!(value["api"][0], 200, "{shown}");
+    for busy in [&value["api"][1], &value["api"][2]] {
+        assert!(
+            busy.as_str().unwrap_or_default().starts_with(
+                "EGRESS_LIMIT: moat is making too many requests to api.moat.test across all runs"
+            ),
+            "{shown}"
+        );
+    }
 }

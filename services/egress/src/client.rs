@@ -5,11 +5,16 @@
 //! all, or one that dies mid-answer fails the call with a clear error; the
 //! launcher never waits past the request's own time limit.
 
+use base64::Engine as _;
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::StreamExt;
-use moat_wire::egress::{EgressReply, EgressRequest, EGRESS_SUBJECT};
+use moat_wire::egress::{
+    EgressReply, EgressRequest, Upload, EGRESS_SUBJECT, INLINE_BODY_BYTES, UPLOAD_PART_BYTES,
+};
 use moat_wire::hostcall::{HostError, Reply};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::session::Egress;
 
@@ -54,13 +59,18 @@ async fn exchange(
     replies: &mpsc::Sender<Reply>,
 ) -> Result<(), Reply> {
     let unavailable = |why: String| failed("EGRESS_UNAVAILABLE", why);
+    let mut request = request.clone();
+    // Serves the body's parts for as long as this exchange lasts.
+    let _parts = offer_body(nats, &mut request)
+        .await
+        .map_err(|e| unavailable(format!("the egress service cannot be reached: {e}")))?;
     let inbox = nats.new_inbox();
     let mut answer = nats
         .subscribe(inbox.clone())
         .await
         .map_err(|e| unavailable(format!("the egress service cannot be reached: {e}")))?;
     // Serialising a request cannot fail: strings, numbers and lists only.
-    let payload = serde_json::to_vec(request).expect("egress requests serialise");
+    let payload = serde_json::to_vec(&request).expect("egress requests serialise");
     nats.publish_with_reply(EGRESS_SUBJECT, inbox, payload.into())
         .await
         .map_err(|e| unavailable(format!("the egress service cannot be reached: {e}")))?;
@@ -86,4 +96,69 @@ async fn exchange(
     Err(unavailable(
         "the connection to the egress service closed".into(),
     ))
+}
+
+/// Ends a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Moves a body over [`INLINE_BODY_BYTES`] out of the request into an
+/// [`Upload`] served from a fresh inbox, part by part as the egress
+/// instance asks.
+async fn offer_body(
+    nats: &async_nats::Client,
+    request: &mut EgressRequest,
+) -> Result<Option<AbortOnDrop>, async_nats::SubscribeError> {
+    let Some(b64) = &request.call.body else {
+        return Ok(None);
+    };
+    if b64.len() / 4 * 3 <= INLINE_BODY_BYTES {
+        return Ok(None);
+    }
+    // A body that is not base64 stays inline, for the egress service to
+    // refuse in its own words.
+    let Ok(body) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+        return Ok(None);
+    };
+    let body = Bytes::from(body);
+    let subject = nats.new_inbox();
+    let asked = nats.subscribe(subject.clone()).await?;
+    request.upload = Some(Upload {
+        subject,
+        parts: Upload::parts_for(body.len() as u64),
+        bytes: body.len() as u64,
+    });
+    request.call.body = None;
+    Ok(Some(AbortOnDrop(tokio::spawn(serve_parts(
+        nats.clone(),
+        asked,
+        body,
+    )))))
+}
+
+/// Answers each request for part `n` with its bytes; asks for parts that
+/// do not exist are not answered (the asker times out).
+async fn serve_parts(nats: async_nats::Client, mut asked: async_nats::Subscriber, body: Bytes) {
+    while let Some(message) = asked.next().await {
+        let Some(reply) = message.reply else {
+            continue;
+        };
+        let Some(start) = std::str::from_utf8(&message.payload)
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_mul(UPLOAD_PART_BYTES))
+            .filter(|&start| start < body.len())
+        else {
+            continue;
+        };
+        let part = body.slice(start..(start + UPLOAD_PART_BYTES).min(body.len()));
+        if nats.publish(reply, part).await.is_err() {
+            return;
+        }
+    }
 }

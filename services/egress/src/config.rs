@@ -10,7 +10,10 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::fetch::{FetcherConfig, Resolver};
-use crate::policy::{parse_domains, parse_nets, parse_ports, AllowOnly, Policy};
+use crate::host_rate::HostRateLimit;
+use crate::policy::{
+    parse_domains, parse_narrowing, parse_nets, parse_ports, AllowOnly, PlanPolicies, Policy,
+};
 
 /// Makes scripts' outbound requests under the operator's policy.
 #[derive(Debug, Clone, Parser)]
@@ -81,6 +84,23 @@ pub struct FetchArgs {
         default_value = "25,465,587"
     )]
     pub blocked_ports: String,
+    /// Anonymous runs' rules on top of the operator's: `key=list` pairs
+    /// separated by `;`, keys only-domains, only-nets, deny-domains,
+    /// deny-nets, blocked-ports.
+    #[arg(
+        long = "egress-anon-rules",
+        env = "MOAT_EGRESS_ANON_RULES",
+        default_value = ""
+    )]
+    pub anon_rules: String,
+    /// Tenants' runs' rules on top of the operator's (as for anonymous runs);
+    /// each tenant's own rules (`moat keys egress`) narrow them further.
+    #[arg(
+        long = "egress-tenant-rules",
+        env = "MOAT_EGRESS_TENANT_RULES",
+        default_value = ""
+    )]
+    pub tenant_rules: String,
     /// A PEM file of CA certificates trusted besides the system's.
     #[arg(long = "egress-ca-file", env = "MOAT_EGRESS_CA_FILE")]
     pub ca_file: Option<PathBuf>,
@@ -90,6 +110,21 @@ pub struct FetchArgs {
     /// The `User-Agent` sent when a script sets none.
     #[arg(long = "egress-user-agent", env = "MOAT_EGRESS_USER_AGENT", default_value = concat!("moat/", env!("CARGO_PKG_VERSION"), " (script egress)"))]
     pub user_agent: String,
+    /// Requests per second to one destination host, across the whole fleet
+    /// (each instance takes its share); 0 for no limit.
+    #[arg(
+        long = "egress-host-rate",
+        env = "MOAT_EGRESS_HOST_RATE",
+        default_value_t = 50.0
+    )]
+    pub host_rate: f64,
+    /// Requests to one host the fleet may make at once after a quiet spell.
+    #[arg(
+        long = "egress-host-burst",
+        env = "MOAT_EGRESS_HOST_BURST",
+        default_value_t = 100.0
+    )]
+    pub host_burst: f64,
     /// How long one connection attempt may take, in ms.
     #[arg(
         long = "egress-connect-timeout-ms",
@@ -130,6 +165,18 @@ impl FetchArgs {
         })
     }
 
+    /// Each plan's policy: the operator's narrowed by the plan's rules.
+    pub fn plan_policies(&self) -> Result<PlanPolicies, ConfigError> {
+        let rules = |flag: &str, s: &str| {
+            parse_narrowing(s).map_err(|e| ConfigError(format!("--egress-{flag}-rules: {e}")))
+        };
+        Ok(PlanPolicies::new(
+            &self.policy()?,
+            &rules("anon", &self.anon_rules)?,
+            &rules("tenant", &self.tenant_rules)?,
+        ))
+    }
+
     /// The fetcher's settings (reads the CA file), or why they do not work.
     pub fn fetcher(&self) -> Result<FetcherConfig, ConfigError> {
         if self.connect_timeout_ms == 0 {
@@ -137,6 +184,18 @@ impl FetchArgs {
                 "--egress-connect-timeout-ms must be at least 1".into(),
             ));
         }
+        let host_rate = if self.host_rate == 0.0 {
+            None
+        } else if self.host_rate.is_finite() && self.host_rate > 0.0 && self.host_burst >= 1.0 {
+            Some(HostRateLimit {
+                per_second: self.host_rate,
+                burst: self.host_burst,
+            })
+        } else {
+            return Err(ConfigError(
+                "--egress-host-rate must be 0 (no limit) or a positive number, and --egress-host-burst at least 1".into(),
+            ));
+        };
         let extra_roots = match &self.ca_file {
             None => Vec::new(),
             Some(path) => crate::fetch::load_ca_file(path)
@@ -151,6 +210,7 @@ impl FetchArgs {
             extra_roots,
             user_agent: self.user_agent.clone(),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            host_rate,
         })
     }
 }
@@ -187,6 +247,11 @@ mod tests {
             .policy()
             .unwrap_err();
         assert!(bad.to_string().contains("--egress-allow-nets"), "{bad}");
+        let bad = config(&["--egress-anon-rules", "only-domains=a.example;allow=x"])
+            .fetch
+            .plan_policies()
+            .unwrap_err();
+        assert!(bad.to_string().contains("--egress-anon-rules"), "{bad}");
         let missing = config(&["--egress-ca-file", "/nonexistent/ca.pem"])
             .fetch
             .fetcher()

@@ -14,16 +14,19 @@ use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt;
 use moat_wire::egress::{
-    EgressReply, EgressRequest, EgressRules, EGRESS_QUEUE_GROUP, EGRESS_SUBJECT,
+    EgressReply, EgressRequest, EgressRules, Upload, EGRESS_QUEUE_GROUP, EGRESS_SUBJECT,
+    UPLOAD_PART_BYTES,
 };
-use moat_wire::hostcall::{FetchResponse, HostError, RedirectMode, Reply, REPLY_CHUNK_BYTES};
+use moat_wire::hostcall::{
+    FetchResponse, HostError, RedirectMode, Reply, MAX_CALL_BODY_BYTES, REPLY_CHUNK_BYTES,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::fetch::{Fetcher, Limits, Redirect, Request};
 use crate::metrics::Metrics;
-use crate::policy::{parse_domains, parse_nets, AllowOnly, Narrowing};
+use crate::policy::{parse_domains, parse_nets, AllowOnly, Narrowing, PlanPolicies};
 
 /// Longest a request may ask for, whatever the launcher says.
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
@@ -43,6 +46,7 @@ pub enum ServeError {
 pub async fn serve(
     nats: async_nats::Client,
     fetcher: Arc<Fetcher>,
+    plans: Arc<PlanPolicies>,
     metrics: Arc<Metrics>,
     max_in_hand: usize,
     drain: Duration,
@@ -72,9 +76,10 @@ pub async fn serve(
         };
         let nats = nats.clone();
         let fetcher = fetcher.clone();
+        let plans = plans.clone();
         let metrics = metrics.clone();
         tasks.spawn(async move {
-            answer(&nats, &fetcher, &metrics, message).await;
+            answer(&nats, &fetcher, &plans, &metrics, message).await;
             drop(permit);
         });
     }
@@ -88,6 +93,7 @@ pub async fn serve(
 async fn answer(
     nats: &async_nats::Client,
     fetcher: &Fetcher,
+    plans: &PlanPolicies,
     metrics: &Metrics,
     message: async_nats::Message,
 ) {
@@ -96,9 +102,12 @@ async fn answer(
     };
     let started = std::time::Instant::now();
     let replies = match serde_json::from_slice::<EgressRequest>(&message.payload) {
-        Ok(request) => {
+        Ok(mut request) => {
             let (method, url) = (request.call.method.clone(), request.call.url.clone());
-            let (replies, result) = respond(fetcher, request).await;
+            let (replies, result) = match take_body(nats, &mut request).await {
+                Ok(()) => respond(fetcher, plans, request).await,
+                Err(error) => (vec![Reply::Failed(error)], "upload"),
+            };
             metrics.requests.with_label_values(&[result]).inc();
             metrics
                 .request_seconds
@@ -120,14 +129,67 @@ async fn answer(
     }
 }
 
-/// Makes one request: its answer as replies (the body's chunks, then the
-/// head, or one failure) and a fixed label for how it ended.
-pub async fn respond(fetcher: &Fetcher, request: EgressRequest) -> (Vec<Reply>, &'static str) {
-    // The tenant's rules narrow the operator's policy; rules that do not
-    // parse refuse the request rather than being skipped.
+/// Fetches an uploaded body from the launcher into the request, part by
+/// part, each ask bounded by the request's own time limit; a body that does
+/// not arrive whole, or is over the cap, fails the request.
+async fn take_body(
+    nats: &async_nats::Client,
+    request: &mut EgressRequest,
+) -> Result<(), HostError> {
+    let Some(upload) = request.upload.take() else {
+        return Ok(());
+    };
+    let lost = |why: String| {
+        HostError::new(
+            "EGRESS_UNAVAILABLE",
+            format!("the request body did not reach the egress service: {why}"),
+        )
+    };
+    if upload.bytes > MAX_CALL_BODY_BYTES as u64
+        || upload.parts != Upload::parts_for(upload.bytes)
+        || request.call.body.is_some()
+    {
+        return Err(HostError::new(
+            "EPROTO",
+            "the request's upload is not valid",
+        ));
+    }
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(request.timeout_ms).min(MAX_TIMEOUT);
+    let mut body = Vec::with_capacity(upload.bytes as usize);
+    for part in 0..upload.parts {
+        let asked = nats.request(upload.subject.clone(), part.to_string().into());
+        let answer = tokio::time::timeout_at(deadline, asked)
+            .await
+            .map_err(|_| lost(format!("part {part} timed out")))?
+            .map_err(|e| lost(format!("part {part}: {e}")))?;
+        let want = (upload.bytes as usize - body.len()).min(UPLOAD_PART_BYTES);
+        if answer.payload.len() != want {
+            return Err(lost(format!(
+                "part {part} has {} bytes, not {want}",
+                answer.payload.len()
+            )));
+        }
+        body.extend_from_slice(&answer.payload);
+    }
+    request.call.body = Some(base64::engine::general_purpose::STANDARD.encode(&body));
+    Ok(())
+}
+
+/// Makes one request under its plan's policy and its tenant's rules: its
+/// answer as replies (the body's chunks, then the head, or one failure) and
+/// a fixed label for how it ended.
+pub async fn respond(
+    fetcher: &Fetcher,
+    plans: &PlanPolicies,
+    request: EgressRequest,
+) -> (Vec<Reply>, &'static str) {
+    // The tenant's rules narrow the plan's policy; rules that do not parse
+    // refuse the request rather than being skipped.
+    let plan = plans.of(request.plan);
     let policy = match request.rules.as_ref().map(narrowing).transpose() {
         Ok(None) => None,
-        Ok(Some(by)) => Some(fetcher.policy().narrow(&by)),
+        Ok(Some(by)) => Some(plan.narrow(&by)),
         Err(why) => {
             let error = HostError::new(crate::policy::EGRESS_DENIED, why);
             return (vec![Reply::Failed(error)], "denied");
@@ -137,10 +199,9 @@ pub async fn respond(fetcher: &Fetcher, request: EgressRequest) -> (Vec<Reply>, 
         Ok(parts) => parts,
         Err(error) => return (vec![Reply::Failed(error)], "invalid-request"),
     };
-    let fetched = match &policy {
-        Some(policy) => fetcher.fetch_under(policy, req, &limits).await,
-        None => fetcher.fetch(req, &limits).await,
-    };
+    let fetched = fetcher
+        .fetch_under(policy.as_ref().unwrap_or(plan), req, &limits)
+        .await;
     match fetched {
         Err(e) => (
             vec![Reply::Failed(HostError::new(e.code(), e.to_string()))],

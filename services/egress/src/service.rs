@@ -44,6 +44,7 @@ pub async fn run(
         return Err(ConfigError("--max-in-hand must be at least 1".into()).into());
     }
     let fetcher = Arc::new(Fetcher::new(config.fetch.fetcher()?)?);
+    let plans = Arc::new(config.fetch.plan_policies()?);
     let metrics = Metrics::new();
     let server = tokio::spawn(moat_ops::serve(
         metrics.clone(),
@@ -57,15 +58,36 @@ pub async fn run(
                 url: config.nats_url.clone(),
                 message: e.to_string(),
             })?;
-        serve(
+        // With a per-host limit, this instance counts the fleet to take
+        // its share of it.
+        let peers = fetcher.host_rate().map(|rate| {
+            let track = crate::peers::track(
+                nats.clone(),
+                instance_id(),
+                rate.instances(),
+                shutdown.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = track.await {
+                    tracing::warn!(error = %e, "cannot count the egress instances; this one takes the whole per-host rate");
+                }
+            })
+        });
+        let served = serve(
             nats,
             fetcher,
+            plans,
             metrics.clone(),
             config.max_in_hand,
             config.drain(),
             shutdown.clone(),
         )
-        .await?;
+        .await;
+        shutdown.cancel();
+        if let Some(peers) = peers {
+            let _ = peers.await;
+        }
+        served?;
         Ok(())
     }
     .await;
@@ -73,4 +95,12 @@ pub async fn run(
     shutdown.cancel();
     let _ = server.await;
     result
+}
+
+/// An id for this process among the fleet's egress instances.
+fn instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos:x}", std::process::id())
 }

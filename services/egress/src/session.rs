@@ -52,12 +52,16 @@ pub trait Egress: Send + Sync + 'static {
 /// Fetches in this process, with a [`Fetcher`] (`moat exec`, tests).
 pub struct LocalEgress {
     fetcher: Arc<crate::fetch::Fetcher>,
+    plans: Arc<crate::policy::PlanPolicies>,
 }
 
 impl LocalEgress {
-    /// An egress that makes requests itself.
-    pub fn new(fetcher: Arc<crate::fetch::Fetcher>) -> Self {
-        Self { fetcher }
+    /// An egress that makes requests itself, under each plan's policy.
+    pub fn new(
+        fetcher: Arc<crate::fetch::Fetcher>,
+        plans: Arc<crate::policy::PlanPolicies>,
+    ) -> Self {
+        Self { fetcher, plans }
     }
 }
 
@@ -67,9 +71,9 @@ impl Egress for LocalEgress {
         request: EgressRequest,
         replies: mpsc::Sender<Reply>,
     ) -> BoxFuture<'static, ()> {
-        let fetcher = self.fetcher.clone();
+        let (fetcher, plans) = (self.fetcher.clone(), self.plans.clone());
         Box::pin(async move {
-            let (answer, _) = crate::serve::respond(&fetcher, request).await;
+            let (answer, _) = crate::serve::respond(&fetcher, &plans, request).await;
             for reply in answer {
                 if replies.send(reply).await.is_err() {
                     return;
@@ -116,6 +120,7 @@ impl HostSide {
             who: RunIdentity {
                 run: run.to_owned(),
                 tenant: "anon".to_owned(),
+                plan: moat_wire::egress::EgressPlan::Anonymous,
                 rules: None,
             },
             budget: Budget {
@@ -162,6 +167,8 @@ pub struct RunIdentity {
     pub run: String,
     /// Its tenant (`anon` for anonymous clients).
     pub tenant: String,
+    /// The plan it was queued under.
+    pub plan: moat_wire::egress::EgressPlan,
     /// The tenant's own network rules, sent with each request.
     pub rules: Option<moat_wire::egress::EgressRules>,
 }
@@ -386,6 +393,7 @@ async fn fetch_through(
         max_bytes,
         limit.as_millis() as u64,
     );
+    request.plan = shared.who.plan;
     request.rules = shared.who.rules.clone();
     let (tx, mut rx) = mpsc::channel(8);
     let work = shared.egress.fetch(request, tx);
@@ -522,6 +530,7 @@ mod tests {
         let who = RunIdentity {
             run: "r".into(),
             tenant: "anon".into(),
+            plan: moat_wire::egress::EgressPlan::Anonymous,
             rules: None,
         };
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -96,6 +96,9 @@ pub async fn run_job(
     let mut stderr = sandbox.take_stderr().expect("a new sandbox has stderr");
     let caps = settings.caps;
     let (calls, calls_rx) = mpsc::unbounded_channel();
+    // Fired at the first violation, so the run ends now, not at its deadline.
+    let poisoned = CancellationToken::new();
+    let poison = poisoned.clone();
     // Read stdout until EOF whatever it holds: a sandbox blocked on a full
     // pipe would hang until its deadline.
     let reader = tokio::spawn(async move {
@@ -130,7 +133,10 @@ pub async fn run_job(
                         }
                     }
                 }
-                Err(v) => violation = Some(v),
+                Err(v) => {
+                    violation = Some(v);
+                    poison.cancel();
+                }
             }
         }
         if violation.is_none() {
@@ -175,6 +181,8 @@ pub async fn run_job(
                 tokio::pin!(relay);
                 tokio::select! {
                     exit = sandbox.wait() => exit.map(Some),
+                    // The decoder refused the output: end it now.
+                    () = poisoned.cancelled() => Ok(None),
                     verdict = &mut relay => match verdict {
                         // The runner broke the call protocol: end it now.
                         Err(v) => {

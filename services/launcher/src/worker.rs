@@ -32,6 +32,7 @@ use crate::run::{run_job, RunReport, RunSettings};
 use crate::sandbox::Sandboxes;
 use crate::store::ObjectStore;
 use moat_egress::session::{Budget, Egress, HostSide, NetDone, RunIdentity};
+use moat_wire::egress::EgressPlan;
 
 /// What every job handler shares.
 #[derive(Clone)]
@@ -321,6 +322,10 @@ impl Worker {
             who: RunIdentity {
                 run: request.id.clone(),
                 tenant: request.tenant.clone(),
+                plan: match plan {
+                    moat_queue::Plan::Anonymous => EgressPlan::Anonymous,
+                    moat_queue::Plan::Tenant => EgressPlan::Tenant,
+                },
                 rules: request.egress.clone(),
             },
             budget: match plan {

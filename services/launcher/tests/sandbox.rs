@@ -23,6 +23,16 @@ fn job(code: &str, timeout_ms: u64) -> Job {
 }
 
 async fn run(sandboxes: &Sandboxes, job: &Job) -> (moat_launcher::run::RunReport, Vec<Accepted>) {
+    run_hosted(sandboxes, job, HostSide::offline("test")).await
+}
+
+/// [`run`] with the run's host calls answered through `host`, for tests that
+/// need an egress other than the offline one.
+async fn run_hosted(
+    sandboxes: &Sandboxes,
+    job: &Job,
+    host: HostSide,
+) -> (moat_launcher::run::RunReport, Vec<Accepted>) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let collector = tokio::spawn(async move {
         let mut frames = Vec::new();
@@ -36,7 +46,7 @@ async fn run(sandboxes: &Sandboxes, job: &Job) -> (moat_launcher::run::RunReport
         job,
         &RunSettings::default(),
         tx,
-        HostSide::offline("test"),
+        host,
         &Default::default(),
     )
     .await
@@ -295,4 +305,105 @@ async fn a_subverted_runner_sees_nothing_of_the_host() {
         report["kernel"]
     );
     drop(listener);
+}
+
+/// An egress that takes every request and never answers, so that a runner's
+/// calls stay waiting and only the relay's in-flight cap can refuse a flood.
+struct Silent;
+
+impl moat_egress::session::Egress for Silent {
+    fn fetch(
+        &self,
+        _: moat_wire::egress::EgressRequest,
+        replies: mpsc::Sender<moat_wire::hostcall::Reply>,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        // Holding the sender: dropping it would answer "ended without an answer".
+        Box::pin(async move {
+            let _replies = replies;
+            std::future::pending::<()>().await;
+        })
+    }
+}
+
+/// A subverted runner that abuses the host-call channel (`moat-probe calls
+/// MODE`, one rule broken per mode, then lingering far past the deadline)
+/// has its run ended by the launcher as `protocol_error`, and the launcher
+/// goes on serving normal runs, leaving nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_that_abuses_host_calls_is_a_protocol_error() {
+    use moat_launcher::frames::Violation;
+
+    let ctr = Containerd::start();
+    let normal = Sandboxes::connect(common::sandbox_config(&ctr))
+        .await
+        .unwrap();
+    let mut probe = common::sandbox_config(&ctr);
+    probe.rootfs = moat_testkit::root().join(".run/rootfs-probe");
+    assert!(
+        probe.rootfs.join("moat-probe").is_file(),
+        "build the probe rootfs first: scripts/rootfs.sh .run/rootfs-probe --with-probe (just test does)"
+    );
+    let offline = HostSide::offline("test");
+    let silent = HostSide {
+        egress: std::sync::Arc::new(Silent),
+        ..HostSide::offline("test")
+    };
+    // Each mode, the host its calls meet, and the violation it must cause.
+    type Expected = fn(&Violation) -> bool;
+    let modes: [(&str, &HostSide, Expected); 6] = [
+        // The relay's in-flight cap: calls nobody answers pile up.
+        ("flood", &silent, |v| matches!(v, Violation::Calls(_))),
+        // The decoder's per-run count, with every call answered in turn.
+        ("many", &offline, |v| {
+            *v == Violation::Calls("too many calls in one run")
+        }),
+        ("malformed", &offline, |v| {
+            matches!(v, Violation::Malformed(_))
+        }),
+        ("ids", &offline, |v| {
+            *v == Violation::Calls("call ids must increase")
+        }),
+        ("body", &offline, |v| {
+            *v == Violation::Calls("a request body is over the cap")
+        }),
+        ("huge", &offline, |v| {
+            matches!(v, Violation::FrameTooLarge(_))
+        }),
+    ];
+    for (mode, host, expected) in modes {
+        let mut config = probe.clone();
+        config.runner_args = vec!["/moat-probe".into(), "calls".into(), mode.into()];
+        let sandboxes = Sandboxes::connect(config).await.unwrap();
+        let t = Instant::now();
+        // The probe lingers past the job's deadline: only the launcher ends
+        // this run.
+        let (report, _) = run_hosted(&sandboxes, &job("", 50_000), host.clone()).await;
+        eprintln!(
+            "calls {mode}: {:?} in {:?} (exit {:?})",
+            report.violation,
+            t.elapsed(),
+            report.exit
+        );
+        assert_eq!(
+            report.result.outcome,
+            Outcome::ProtocolError,
+            "{mode}: {report:?}"
+        );
+        assert!(
+            report.violation.as_ref().is_some_and(expected),
+            "{mode}: {:?}",
+            report.violation
+        );
+        // Killed by the launcher, not the probe's own exit after lingering,
+        // and at the violation, not at the deadline.
+        assert_ne!(report.exit.map(|e| e.status), Some(0), "{mode}: {report:?}");
+        assert!(report.result.wall_ms < 50_000, "{mode}: {report:?}");
+    }
+
+    // The launcher is none the worse: a normal run still works, and no
+    // sandbox of any of these runs is left.
+    let (report, frames) = run(&normal, &job("console.log('still here')", 5000)).await;
+    assert_eq!(report.result.outcome, Outcome::Ok, "{report:?}");
+    assert!(matches!(&frames[..], [Accepted::Log(l)] if l.msg == "still here"));
+    assert_eq!(normal.sweep().await.unwrap(), 0);
 }

@@ -4,16 +4,62 @@
 //! [`EgressReply`] messages to the inbox: the body's chunks in order, then
 //! one final `fetched` or `failed`, numbered so a lost message is detected
 //! (the call then fails) rather than a body silently cut short.
+//!
+//! A request body over [`INLINE_BODY_BYTES`] does not travel in the request:
+//! the request names an [`Upload`] inbox instead, and the egress instance
+//! that took it asks the launcher for the body part by part (NATS requests
+//! carrying the part's number, answered with its raw bytes), so no message
+//! either way comes near NATS's payload limit.
 
 use serde::{Deserialize, Serialize};
 
 use crate::frames::PROTOCOL_VERSION;
-use crate::hostcall::{FetchCall, Reply};
+use crate::hostcall::{FetchCall, Reply, REPLY_CHUNK_BYTES};
 
 /// Where fetches are published.
 pub const EGRESS_SUBJECT: &str = "moat.egress.fetch";
 /// The queue group egress instances share the work in.
 pub const EGRESS_QUEUE_GROUP: &str = "moat-egress";
+
+/// Largest request body sent inside the request; larger ones are uploaded.
+pub const INLINE_BODY_BYTES: usize = REPLY_CHUNK_BYTES;
+/// Largest part of an uploaded body.
+pub const UPLOAD_PART_BYTES: usize = REPLY_CHUNK_BYTES;
+
+/// A request body the egress instance fetches from the launcher in parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// Where to ask for part `n` (payload: `n` in decimal).
+    pub subject: String,
+    /// How many parts, each [`UPLOAD_PART_BYTES`] but the last.
+    pub parts: u32,
+    /// The body's length.
+    pub bytes: u64,
+}
+
+impl Upload {
+    /// The parts a body of `bytes` is cut into.
+    pub fn parts_for(bytes: u64) -> u32 {
+        bytes.div_ceil(UPLOAD_PART_BYTES as u64) as u32
+    }
+}
+
+/// Where egress instances announce themselves, so each knows how many
+/// share the fleet's per-host rate.
+pub const EGRESS_PEERS_SUBJECT: &str = "moat.egress.peers";
+
+/// An egress instance's announcement, sent every second, and once more
+/// with `leaving` set when it stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressPeer {
+    /// Protocol version.
+    pub v: u32,
+    /// The instance's id, unique per process.
+    pub id: String,
+    /// Whether the instance is stopping.
+    #[serde(default)]
+    pub leaving: bool,
+}
 
 /// A tenant's own destination rules: they narrow the operator's policy
 /// (refuse more, never allow more). Nets and domains as text, as `moat keys
@@ -44,6 +90,19 @@ impl EgressRules {
     }
 }
 
+/// The plan a run was queued under, for the operator's per-plan rules.
+/// A request that names none is anonymous: the stricter reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EgressPlan {
+    /// A run without an API key.
+    #[default]
+    #[serde(rename = "anon")]
+    Anonymous,
+    /// A run with a tenant's key.
+    #[serde(rename = "tenant")]
+    Tenant,
+}
+
 /// One request, with the limits the run has left.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressRequest {
@@ -53,6 +112,9 @@ pub struct EgressRequest {
     pub run: String,
     /// The tenant that submitted the run (`anon` for anonymous clients).
     pub tenant: String,
+    /// The run's plan, whose rules apply on top of the operator's.
+    #[serde(default)]
+    pub plan: EgressPlan,
     /// The request.
     pub call: FetchCall,
     /// Most decoded response bytes this request may bring back.
@@ -62,6 +124,9 @@ pub struct EgressRequest {
     /// The tenant's own rules, applied on top of the operator's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<EgressRules>,
+    /// Where the body is to be fetched from, when it is not in `call`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Upload>,
 }
 
 impl EgressRequest {
@@ -71,10 +136,12 @@ impl EgressRequest {
             v: PROTOCOL_VERSION,
             run: run.to_owned(),
             tenant: tenant.to_owned(),
+            plan: EgressPlan::default(),
             call,
             max_bytes,
             timeout_ms,
             rules: None,
+            upload: None,
         }
     }
 }
@@ -123,6 +190,11 @@ mod tests {
         let back: EgressReply = serde_json::from_slice(&serde_json::to_vec(&end).unwrap()).unwrap();
         assert_eq!(back, end);
         assert!(back.is_final());
+        // An older request without a plan is read as anonymous.
+        let mut bare = serde_json::to_value(&req).unwrap();
+        bare.as_object_mut().unwrap().remove("plan");
+        let back: EgressRequest = serde_json::from_value(bare).unwrap();
+        assert_eq!(back.plan, EgressPlan::Anonymous);
         assert!(!EgressReply::new(
             0,
             Reply::Chunk {

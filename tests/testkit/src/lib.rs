@@ -4,6 +4,7 @@
 //! free port, and stopped (with what they started) on drop. Tests only: the
 //! services never depend on this crate.
 
+pub mod dns;
 pub mod http;
 
 use std::path::{Path, PathBuf};

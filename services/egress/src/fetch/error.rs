@@ -10,6 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::host_rate::HostBusy;
 use crate::policy::Refusal;
 
 /// Why one fetch (all its redirect hops together) failed.
@@ -25,6 +26,10 @@ pub enum FetchError {
         /// The cap, `Limits::max_response_bytes`.
         max: u64,
     },
+    /// moat is already making as many requests to this host as the fleet's
+    /// per-host limit allows.
+    #[error("moat is making too many requests to {} across all runs; try again in {}", .0.host, seconds(&.0.retry_after))]
+    HostBusy(HostBusy),
     /// The response headers alone are over the fixed header limit.
     #[error("the response headers are over {max} bytes")]
     HeadersTooLarge {
@@ -103,6 +108,12 @@ pub enum FetchError {
     },
 }
 
+impl From<HostBusy> for FetchError {
+    fn from(busy: HostBusy) -> Self {
+        FetchError::HostBusy(busy)
+    }
+}
+
 /// Why a TLS connection was not accepted; each has its own Node-like code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsFailure {
@@ -146,7 +157,8 @@ impl FetchError {
             FetchError::Denied(refusal) => refusal.code(),
             FetchError::ResponseTooLarge { .. }
             | FetchError::HeadersTooLarge { .. }
-            | FetchError::TooManyRedirects { .. } => "EGRESS_LIMIT",
+            | FetchError::TooManyRedirects { .. }
+            | FetchError::HostBusy(_) => "EGRESS_LIMIT",
             FetchError::Redirected { .. } => "EGRESS_REDIRECT",
             FetchError::InvalidRequest(_) => "ERR_INVALID_ARG_VALUE",
             FetchError::NotFound { .. } => "ENOTFOUND",
@@ -166,6 +178,7 @@ impl FetchError {
             FetchError::Denied(_) => "denied",
             FetchError::ResponseTooLarge { .. } => "response-too-large",
             FetchError::HeadersTooLarge { .. } => "headers-too-large",
+            FetchError::HostBusy(_) => "host-rate",
             FetchError::TooManyRedirects { .. } => "too-many-redirects",
             FetchError::Redirected { .. } => "redirected",
             FetchError::InvalidRequest(_) => "invalid-request",
@@ -248,6 +261,14 @@ mod tests {
                 FetchError::TooManyRedirects { max: 20 },
                 "EGRESS_LIMIT",
                 "too many redirects (more than 20)",
+            ),
+            (
+                FetchError::HostBusy(HostBusy {
+                    host: "api.example.com".into(),
+                    retry_after: Duration::from_millis(250),
+                }),
+                "EGRESS_LIMIT",
+                "moat is making too many requests to api.example.com across all runs; try again in 250ms",
             ),
             (
                 FetchError::NotFound {

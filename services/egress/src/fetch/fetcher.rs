@@ -27,6 +27,7 @@ use super::request::{Limits, Redirect, Request};
 use super::resolve::Resolver;
 use super::response::Response;
 use super::tls;
+use crate::host_rate::{HostRate, HostRateLimit};
 use crate::policy::{self, Policy, Target};
 
 /// What a [`Fetcher`] is built from.
@@ -43,6 +44,8 @@ pub struct FetcherConfig {
     pub user_agent: String,
     /// How long one TCP connection attempt (one address) may take.
     pub connect_timeout: Duration,
+    /// The fleet's limit on requests to one host; `None` for no limit.
+    pub host_rate: Option<HostRateLimit>,
 }
 
 /// Why a [`Fetcher`] could not be built from its configuration.
@@ -73,6 +76,7 @@ pub struct Fetcher {
     user_agent: HeaderValue,
     connect_timeout: Duration,
     random: &'static dyn SecureRandom,
+    host_rate: Option<Arc<HostRate>>,
 }
 
 impl Fetcher {
@@ -89,12 +93,18 @@ impl Fetcher {
             user_agent,
             connect_timeout: config.connect_timeout,
             random,
+            host_rate: config.host_rate.map(|limit| Arc::new(HostRate::new(limit))),
         })
     }
 
     /// The operator's policy this fetcher was built with.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The per-host limiter, whose fleet size the service keeps current.
+    pub fn host_rate(&self) -> Option<&Arc<HostRate>> {
+        self.host_rate.as_ref()
     }
 
     /// Fetches under the operator's policy.
@@ -137,6 +147,10 @@ impl Fetcher {
         let mut target = policy::target(&request.url)?;
         let mut redirects = 0;
         loop {
+            // Every hop is one request to its host, and is charged there.
+            if let Some(rate) = &self.host_rate {
+                rate.admit(&target.host.to_string(), std::time::Instant::now())?;
+            }
             let hop = self.hop(policy, &target, &method, &headers, &body).await?;
             let status = hop.response.status();
             if !redirect::is_redirect(status) || request.redirect == Redirect::Manual {

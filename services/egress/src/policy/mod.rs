@@ -25,7 +25,7 @@
 //!    `allow_nets` exempts an address from this step, and only this one.
 //!
 //! Layers (plan, tenant) only narrow the operator's policy: see
-//! [`Policy::narrow`].
+//! [`Policy::narrow`] and [`PlanPolicies`].
 //!
 //! What this module does not do: resolve names, open connections, or follow
 //! redirects.
@@ -35,6 +35,7 @@ mod domain;
 mod embedding;
 mod kind;
 mod narrow;
+mod plans;
 mod port;
 mod ranges;
 mod refusal;
@@ -47,8 +48,9 @@ pub use domain::matches as domain_matches;
 pub use embedding::{embedded, Embedding};
 pub use kind::Kind;
 pub use narrow::Narrowing;
+pub use plans::PlanPolicies;
 pub use port::DEFAULT_BLOCKED_PORTS;
 pub use refusal::{Refusal, EGRESS_DENIED};
 pub use rules::{AllowOnly, Policy};
-pub use settings::{parse_domains, parse_nets, parse_ports, SettingsError};
+pub use settings::{parse_domains, parse_narrowing, parse_nets, parse_ports, SettingsError};
 pub use target::{target, Host, Target};

@@ -9,6 +9,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::narrow::Narrowing;
+use super::rules::AllowOnly;
+
 /// Why a setting's entry was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
@@ -32,6 +35,9 @@ pub enum SettingsError {
     /// Not a port number from 1 to 65535.
     #[error("'{0}' is not a port")]
     NotPort(String),
+    /// A plan rule that is not `key=list` with a known key.
+    #[error("'{0}' is not a rule; write only-domains=, only-nets=, deny-domains=, deny-nets= or blocked-ports= followed by a comma-separated list, rules separated by ';'")]
+    NotRule(String),
 }
 
 /// The non-empty, trimmed entries of a comma-separated list.
@@ -99,9 +105,63 @@ pub fn parse_ports(s: &str) -> Result<Vec<u16>, SettingsError> {
         .collect()
 }
 
+/// Parses a plan's rules: `key=list` pairs separated by `;`, the keys
+/// `only-domains`, `only-nets`, `deny-domains`, `deny-nets` and
+/// `blocked-ports` (`only-domains=api.example.com; deny-nets=203.0.113.0/24`).
+/// Every key is a way to refuse more; none can widen the operator's policy.
+pub fn parse_narrowing(s: &str) -> Result<Narrowing, SettingsError> {
+    let mut rules = Narrowing::default();
+    let (mut only_domains, mut only_nets) = (Vec::new(), Vec::new());
+    for rule in s.split(';').map(str::trim).filter(|r| !r.is_empty()) {
+        let not_rule = || SettingsError::NotRule(rule.to_string());
+        let (key, list) = rule.split_once('=').ok_or_else(not_rule)?;
+        match key.trim() {
+            "only-domains" => only_domains.extend(parse_domains(list)?),
+            "only-nets" => only_nets.extend(parse_nets(list)?),
+            "deny-domains" => rules.deny_domains.extend(parse_domains(list)?),
+            "deny-nets" => rules.deny_nets.extend(parse_nets(list)?),
+            "blocked-ports" => rules.blocked_ports.extend(parse_ports(list)?),
+            _ => return Err(not_rule()),
+        }
+    }
+    if !only_domains.is_empty() || !only_nets.is_empty() {
+        rules.allow_only = Some(AllowOnly {
+            domains: only_domains,
+            nets: only_nets,
+        });
+    }
+    Ok(rules)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_rules_parse_into_a_narrowing() {
+        let rules = parse_narrowing(
+            " only-domains=api.example.com, Example.org ; deny-nets=203.0.113.0/24;blocked-ports=6379;",
+        )
+        .unwrap();
+        let only = rules.allow_only.unwrap();
+        assert_eq!(only.domains, vec!["api.example.com", "example.org"]);
+        assert!(only.nets.is_empty());
+        assert_eq!(rules.deny_nets, parse_nets("203.0.113.0/24").unwrap());
+        assert_eq!(rules.blocked_ports, vec![6379]);
+        assert_eq!(parse_narrowing(""), Ok(Narrowing::default()));
+        assert_eq!(
+            parse_narrowing("allow-nets=10.0.0.0/8"),
+            Err(SettingsError::NotRule("allow-nets=10.0.0.0/8".into()))
+        );
+        assert_eq!(
+            parse_narrowing("deny-domains"),
+            Err(SettingsError::NotRule("deny-domains".into()))
+        );
+        assert_eq!(
+            parse_narrowing("deny-nets=10.0.0/8"),
+            Err(SettingsError::NotCidr("10.0.0/8".into()))
+        );
+    }
 
     #[test]
     fn nets_parse_cidrs_and_bare_addresses() {

@@ -2,7 +2,6 @@
 //! decoded size, with the headers counted.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
 use flate2::Compression;
@@ -124,10 +123,9 @@ async fn an_endless_gzip_stream_stops_at_the_cap() {
         max_response_bytes: 1 << 20,
         ..Limits::default()
     };
-    let started = Instant::now();
+    // The cap, not the request's 10 s timeout (ETIMEDOUT), ends it.
     let result = fetch_limited(&fetcher(), get(&server.url("/")), &limits).await;
     assert_error(result, "EGRESS_LIMIT", "the response is over 1048576 bytes");
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]

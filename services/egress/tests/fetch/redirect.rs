@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use moat_egress::fetch::{Limits, Redirect};
+use moat_egress::fetch::{Fetcher, Limits, Redirect, Resolver};
 use url::Url;
 
 use crate::support::*;
@@ -216,4 +216,42 @@ async fn an_endless_redirect_loop_stops_at_twenty() {
     let result = fetch(&fetcher(), get(&server.url("/"))).await;
     assert_error(result, "EGRESS_LIMIT", "too many redirects (more than 20)");
     assert_eq!(hits.load(Ordering::Relaxed), 21);
+}
+
+#[tokio::test]
+async fn every_hop_is_charged_to_its_hosts_rate() {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = sent.clone();
+    let server = Server::http(handler(move |seen| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        app(seen)
+    }))
+    .await;
+    let mut config = config_with(Resolver::System, Vec::new());
+    // Three requests at once, then one a minute: the test cannot refill.
+    config.host_rate = Some(moat_egress::host_rate::HostRateLimit {
+        per_second: 1.0 / 60.0,
+        burst: 3.0,
+    });
+    let fetcher = Fetcher::new(config).unwrap();
+    // One redirect: two requests to 127.0.0.1.
+    let response = fetch(&fetcher, get(&server.url("/chain?n=1")))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    // The third request passes; its redirect hop would be the fourth.
+    let busy = fetch(&fetcher, get(&server.url("/chain?n=1")))
+        .await
+        .unwrap_err();
+    assert_eq!(busy.code(), "EGRESS_LIMIT");
+    assert!(
+        busy.to_string()
+            .starts_with("moat is making too many requests to 127.0.0.1 across all runs"),
+        "{busy}"
+    );
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        3,
+        "the refused hop was never sent"
+    );
 }

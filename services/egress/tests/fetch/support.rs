@@ -19,7 +19,7 @@ use moat_egress::fetch::{
 };
 use moat_egress::policy::Policy;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
@@ -258,14 +258,19 @@ pub fn fetcher() -> Fetcher {
 
 /// A fetcher with a resolver and extra roots.
 pub fn fetcher_with(resolver: Resolver, extra_roots: Vec<CertificateDer<'static>>) -> Fetcher {
-    Fetcher::new(FetcherConfig {
+    Fetcher::new(config_with(resolver, extra_roots)).unwrap()
+}
+
+/// The test fetcher's configuration: no per-host limit.
+pub fn config_with(resolver: Resolver, extra_roots: Vec<CertificateDer<'static>>) -> FetcherConfig {
+    FetcherConfig {
         policy: policy(),
         resolver,
         extra_roots,
         user_agent: "moat-test/1".to_string(),
         connect_timeout: Duration::from_secs(2),
-    })
-    .unwrap()
+        host_rate: None,
+    }
 }
 
 /// A GET with a 10 s timeout.
@@ -371,33 +376,14 @@ impl TestCa {
     }
 }
 
-/// How the test DNS server answers one name.
-#[derive(Debug, Clone)]
-pub enum Answer {
-    /// These A records (AAAA: none).
-    A(Vec<Ipv4Addr>),
-    /// SERVFAIL.
-    ServFail,
-    /// The truncated bit, with the records.
-    Truncated(Vec<Ipv4Addr>),
-    /// First a reply with the wrong id giving the first list, then the
-    /// real one giving the second.
-    Spoofed(Vec<Ipv4Addr>, Vec<Ipv4Addr>),
-    /// No reply at all.
-    Silent,
-}
+pub use moat_testkit::dns::Answer;
 
-/// A DNS responder on 127.0.0.1; names it does not know are NXDOMAIN.
+/// The shared test responder, with a fetcher resolving through it.
 pub struct Dns {
+    /// Kept for its drop, which stops it.
+    _server: moat_testkit::dns::Dns,
     /// Where it listens, on 127.0.0.1.
     pub addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Dns {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Dns {
@@ -420,75 +406,17 @@ impl Dns {
 
     /// A responder with these names.
     pub async fn start(names: HashMap<&'static str, Answer>) -> Dns {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-        let addr = socket.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            let mut buf = [0u8; 512];
-            loop {
-                let Ok((len, from)) = socket.recv_from(&mut buf).await else {
-                    continue;
-                };
-                for packet in answer(&buf[..len], &names) {
-                    let _ = socket.send_to(&packet, from).await;
-                }
-            }
-        });
-        Dns { addr, task }
+        let server = moat_testkit::dns::Dns::start(names);
+        Dns {
+            addr: server.addr,
+            _server: server,
+        }
     }
 
     /// A fetcher resolving through this server, trusting `roots` too.
     pub fn fetcher(&self, roots: Vec<CertificateDer<'static>>) -> Fetcher {
         fetcher_with(Resolver::Server(self.addr), roots)
     }
-}
-
-/// The replies to one query.
-fn answer(query: &[u8], names: &HashMap<&'static str, Answer>) -> Vec<Vec<u8>> {
-    let Some((name, end)) = question(query) else {
-        return Vec::new();
-    };
-    let qtype = u16::from_be_bytes([query[end - 4], query[end - 3]]);
-    let build = |id: [u8; 2], flags: u16, addrs: &[Ipv4Addr]| {
-        let addrs = if qtype == 1 { addrs } else { &[] };
-        let mut packet = Vec::from(&query[..end]);
-        packet[..2].copy_from_slice(&id);
-        packet[2..4].copy_from_slice(&(0x8180 | flags).to_be_bytes());
-        packet[6..8].copy_from_slice(&(addrs.len() as u16).to_be_bytes());
-        packet[8..12].fill(0);
-        for addr in addrs {
-            packet.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-            packet.extend_from_slice(&addr.octets());
-        }
-        packet
-    };
-    let id = [query[0], query[1]];
-    match names.get(name.as_str()) {
-        None => vec![build(id, 3, &[])],
-        Some(Answer::A(addrs)) => vec![build(id, 0, addrs)],
-        Some(Answer::ServFail) => vec![build(id, 2, &[])],
-        Some(Answer::Truncated(addrs)) => vec![build(id, 0x0200, addrs)],
-        Some(Answer::Spoofed(fake, real)) => {
-            let wrong = [id[0] ^ 0x55, id[1] ^ 0xaa];
-            vec![build(wrong, 0, fake), build(id, 0, real)]
-        }
-        Some(Answer::Silent) => Vec::new(),
-    }
-}
-
-/// The name asked and where the question ends.
-fn question(query: &[u8]) -> Option<(String, usize)> {
-    let mut pos = 12;
-    let mut labels = Vec::new();
-    loop {
-        let len = usize::from(*query.get(pos)?);
-        if len == 0 {
-            break;
-        }
-        labels.push(String::from_utf8_lossy(query.get(pos + 1..pos + 1 + len)?).to_string());
-        pos += 1 + len;
-    }
-    let end = pos + 5;
-    (query.len() >= end).then(|| (labels.join("."), end))
 }
 
 /// Brotli without compression: WBITS 16, then uncompressed meta-blocks,
