@@ -293,6 +293,7 @@ async fn from_record(
         attempt: view.attempt,
         seq: view.events.unwrap_or(0),
         body: EventBody::Result(result.clone()),
+        stages: None,
     };
     let line = serde_json::to_string(&event).unwrap_or_default();
     Ok((result, files, line))

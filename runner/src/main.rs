@@ -28,7 +28,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let started = Instant::now();
+    let booted = Instant::now();
     let args = Args::parse();
     let writer = Arc::new(FrameWriter::new(Box::new(std::io::stdout())));
     let exit = |o: Outcome| ExitCode::from(o.exit_code());
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             Ok(m) => m,
             Err(e) => {
                 let error = ScriptError::new("InternalError", format!("bad module whitelist: {e}"));
-                moat_runner::refuse(&writer, Outcome::InternalError, error, started);
+                moat_runner::refuse(&writer, Outcome::InternalError, error, booted);
                 return exit(Outcome::InternalError);
             }
         },
@@ -52,6 +52,9 @@ fn main() -> ExitCode {
     let read = (&mut stdin)
         .take(MAX_JOB_BYTES + 1)
         .read_until(b'\n', &mut input);
+    // The run's clock starts when its job has arrived, not when the process
+    // did: a pooled runner may have waited minutes for it.
+    let started = Instant::now();
     let job = match read {
         Ok(n) if n as u64 > MAX_JOB_BYTES => Err(format!("the job is over {MAX_JOB_BYTES} bytes")),
         Ok(_) => Job::from_slice_strict(input.strip_suffix(b"\n").unwrap_or(&input)),

@@ -71,6 +71,7 @@ mod cases {
                 msg: msg.into(),
                 ts_ms: seq,
             }),
+            stages: None,
         }
     }
 
@@ -89,6 +90,7 @@ mod cases {
             attempt,
             seq,
             body: EventBody::File(f),
+            stages: None,
         }
     }
 
@@ -106,6 +108,7 @@ mod cases {
                 wall_ms: 9,
                 heap_peak_bytes: 1000,
             }),
+            stages: None,
         }
     }
 
@@ -132,6 +135,7 @@ mod cases {
             log_bytes: 10,
             files,
             net: Default::default(),
+            stages: Default::default(),
             submitted_ms: DAY1 - 1_000,
             finished_ms: DAY1,
         }

@@ -271,6 +271,7 @@ async fn the_websocket_replays_every_event_then_closes() {
             attempt: 1,
             seq: i as u64 + 1,
             body,
+            stages: None,
         };
         js.publish(
             subjects::events(id),
@@ -403,6 +404,7 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
             msg: "hello".into(),
             ts_ms: 3,
         }),
+        stages: None,
     };
     db::apply_event(&database, &log).await.unwrap();
     let record = RunRecord {
@@ -425,6 +427,7 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
             size: 10,
         }],
         net: Default::default(),
+        stages: Default::default(),
         submitted_ms: moat_wire::run::now_ms(),
         finished_ms: moat_wire::run::now_ms(),
     };

@@ -51,6 +51,7 @@ async fn publish_run(
             attempt: 1,
             seq,
             body,
+            stages: None,
         };
         let payload = serde_json::to_vec(&event).unwrap();
         acks.push(

@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::pool::{PoolConfig, Sizing};
 use crate::sandbox::SandboxConfig;
+
+/// Most warm sandboxes one class may keep (each holds memory while idle).
+const MAX_POOL: usize = 64;
 
 /// Runs each queued job in its own gVisor sandbox.
 #[derive(Debug, Clone, Parser)]
@@ -116,6 +120,26 @@ pub struct Config {
     /// Longest one request may take, in ms (never past the run's deadline).
     #[arg(long, env = "MOAT_EGRESS_TIMEOUT_MS", default_value_t = 30_000)]
     pub egress_timeout_ms: u64,
+    /// Warm sandboxes each pool class keeps when idle.
+    #[arg(long, env = "MOAT_POOL_MIN", default_value_t = 1)]
+    pub pool_min: usize,
+    /// Most warm sandboxes each pool class keeps (default: the slots; 0
+    /// turns the pool off, every sandbox then made when its run arrives).
+    #[arg(long, env = "MOAT_POOL_MAX")]
+    pub pool_max: Option<usize>,
+    /// Oldest a warm sandbox may be before it is replaced, in seconds.
+    #[arg(long, env = "MOAT_POOL_MAX_AGE_S", default_value_t = 300)]
+    pub pool_max_age_s: u64,
+    /// The pool's size classes: JS heap sizes in MiB, comma-separated. A run
+    /// gets a warm sandbox of the smallest class at least its heap; a run
+    /// above every class gets a cold one with its exact limits.
+    #[arg(
+        long,
+        env = "MOAT_POOL_CLASSES",
+        default_value = "64",
+        value_delimiter = ','
+    )]
+    pub pool_classes: Vec<u64>,
     /// Address for /metrics and /healthz.
     #[arg(long, env = "MOAT_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     pub metrics_addr: SocketAddr,
@@ -207,7 +231,47 @@ impl Config {
         if let Err(e) = self.store.config() {
             return bad(e);
         }
+        // A maximum of 0 turns the pool off, whatever the minimum.
+        let max = self.pool_max.unwrap_or_else(|| self.slots());
+        if max > MAX_POOL || (max > 0 && self.pool_min > max) {
+            return bad(format!(
+                "--pool-min {} and --pool-max {max} must satisfy min <= max <= {MAX_POOL}",
+                self.pool_min
+            ));
+        }
+        if !(1..=86_400).contains(&self.pool_max_age_s) {
+            return bad(format!(
+                "--pool-max-age-s {} is out of range (1..=86400)",
+                self.pool_max_age_s
+            ));
+        }
+        let (lo, hi) = moat_wire::job::MEMORY_MB_RANGE;
+        if self.pool_classes.is_empty() || self.pool_classes.iter().any(|c| !(lo..=hi).contains(c))
+        {
+            return bad(format!(
+                "--pool-classes {:?} must be heap sizes in MiB, each {lo} to {hi}",
+                self.pool_classes
+            ));
+        }
         Ok(())
+    }
+
+    /// How the warm pool is sized.
+    pub fn pool(&self) -> PoolConfig {
+        let mut classes = self.pool_classes.clone();
+        classes.sort_unstable();
+        classes.dedup();
+        let max = self.pool_max.unwrap_or_else(|| self.slots());
+        PoolConfig {
+            min: self.pool_min.min(max),
+            max,
+            max_age: Duration::from_secs(self.pool_max_age_s),
+            classes,
+            sizing: Sizing {
+                cpu_quota_us: self.cpu_quota_us,
+                memory_margin: crate::spec::MEMORY_MARGIN,
+            },
+        }
     }
 
     /// What one run of `plan` may do through the network.
@@ -321,6 +385,31 @@ mod tests {
             "0.1",
         ]);
         assert_eq!(one.dispatch().anon_slots, 1);
+        // The pool follows the slots unless told; classes are sorted.
+        let pool = parse(&[
+            "--rootfs",
+            rootfs,
+            "--runtime-binary",
+            runsc,
+            "--slots",
+            "3",
+            "--pool-classes",
+            "256,64,256",
+        ]);
+        pool.validate().unwrap();
+        let p = pool.pool();
+        assert_eq!((p.min, p.max, p.classes), (1, 3, vec![64, 256]));
+        // A pool turned off keeps nothing, whatever its minimum.
+        let off = parse(&[
+            "--rootfs",
+            rootfs,
+            "--runtime-binary",
+            runsc,
+            "--pool-max",
+            "0",
+        ]);
+        off.validate().unwrap();
+        assert_eq!((off.pool().min, off.pool().max), (0, 0));
         for args in [
             vec!["--slots", "0"],
             vec!["--cpu-quota-us", "10"],
@@ -330,6 +419,10 @@ mod tests {
             vec!["--anon-share", "1.5"],
             vec!["--anon-queue", "0"],
             vec!["--tenant-concurrency", "0"],
+            vec!["--pool-max", "65"],
+            vec!["--pool-min", "3", "--pool-max", "2"],
+            vec!["--pool-max-age-s", "0"],
+            vec!["--pool-classes", "4"],
         ] {
             let mut all = vec!["--rootfs", rootfs, "--runtime-binary", runsc];
             all.extend(args.iter().copied());

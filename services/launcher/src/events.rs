@@ -5,7 +5,7 @@
 
 use async_nats::jetstream;
 use moat_queue::subjects;
-use moat_wire::{Event, EventBody};
+use moat_wire::{Event, EventBody, ResultFrame, Stages};
 
 /// Why an event could not be published.
 #[derive(Debug, thiserror::Error)]
@@ -45,12 +45,26 @@ impl EventPublisher {
 
     /// Publishes the next event and waits for JetStream to store it.
     pub async fn publish(&mut self, body: EventBody) -> Result<(), PublishError> {
+        self.send(body, None).await
+    }
+
+    /// Publishes the result event, with where the run's time went.
+    pub async fn publish_result(
+        &mut self,
+        result: ResultFrame,
+        stages: Stages,
+    ) -> Result<(), PublishError> {
+        self.send(EventBody::Result(result), Some(stages)).await
+    }
+
+    async fn send(&mut self, body: EventBody, stages: Option<Stages>) -> Result<(), PublishError> {
         let event = Event {
             v: moat_wire::PROTOCOL_VERSION,
             run: self.run.clone(),
             attempt: self.attempt,
             seq: self.seq + 1,
             body,
+            stages,
         };
         let payload = serde_json::to_vec(&event).expect("events serialise");
         let err = |message: String| PublishError {

@@ -8,6 +8,7 @@
 //!   publish, acknowledge; drain;
 //! - [`dead_letters`]: runs whose last attempt died with its launcher;
 //! - [`run`]: one run in one sandbox, with the launcher's own deadline;
+//! - [`pool`]: sandboxes started ahead of demand, each used once;
 //! - [`sandbox`], [`spec`]: containerd + runsc, and the sandbox's boundary;
 //! - [`frames`], [`sniff`]: the hostile-output decoder;
 //! - host calls (`fetch`): answered under the run's budget by
@@ -20,6 +21,7 @@ pub mod dead_letters;
 pub mod events;
 pub mod frames;
 pub mod metrics;
+pub mod pool;
 pub mod run;
 pub mod sandbox;
 pub mod sniff;
@@ -36,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::pool::Pool;
 use crate::run::RunSettings;
 use crate::sandbox::Sandboxes;
 use crate::worker::Worker;
@@ -111,14 +114,16 @@ pub async fn run(
         .await
         .map_err(|e| LauncherError::Store(e.to_string()))?;
 
+    let dispatcher = moat_queue::Dispatcher::start(js.clone(), config.dispatch()).await?;
+    // Last before work starts, so no early return leaves a pool filling.
+    let pool = Pool::start(sandboxes, config.pool(), metrics.clone());
     let worker = Worker {
         js,
-        sandboxes,
+        pool: pool.clone(),
         store,
         metrics: metrics.clone(),
         settings: RunSettings {
             grace: Duration::from_millis(config.kill_grace_ms),
-            cpu_quota_us: config.cpu_quota_us,
             ..RunSettings::default()
         },
         max_deliver: config.max_deliver,
@@ -139,7 +144,6 @@ pub async fn run(
         client.clone(),
         shutdown.clone(),
     ));
-    let dispatcher = moat_queue::Dispatcher::start(worker.js.clone(), config.dispatch()).await?;
     metrics.ops.set_ready(true);
     tracing::info!(slots = config.slots(), nats = %config.nats_url, "launcher ready");
     worker::consume(
@@ -151,6 +155,8 @@ pub async fn run(
     )
     .await;
     metrics.ops.set_ready(false);
+    let pooled = pool.close().await;
+    tracing::info!(pooled, "destroyed the warm pool");
     let _ = dead.await;
     // Bounded: with NATS gone a flush would wait for a reconnect forever.
     let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+};
 
 use crate::frames::Violation;
 
@@ -27,10 +29,24 @@ pub struct Metrics {
     pub frames_rejected: IntCounterVec,
     /// Queued messages that could not be run (undecodable, newer version).
     pub unusable: IntCounter,
+    /// Where a run's time went, by stage (`moat_wire::Stages`).
+    pub stage_seconds: HistogramVec,
+    /// Warm sandboxes ready now, by class (heap MiB).
+    pub pool_ready: IntGaugeVec,
+    /// Sandboxes handed to runs, by source: `warm` (the pool) or `cold`.
+    pub pool_acquired: IntCounterVec,
+    /// Pooled sandboxes destroyed unused, by reason: `age`, `exited`, `surplus`.
+    pub pool_discarded: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Finer at the low end than [`LATENCY_BUCKETS`]: a warm run's stages are
+/// a few milliseconds each.
+const STAGE_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
 ];
 
 impl Metrics {
@@ -93,8 +109,53 @@ impl Metrics {
             )
             .expect("metric"),
         );
+        let stage_seconds = ops.register(
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "stage_seconds",
+                    "Where a run's time went, by stage (queue, acquire, start, execution, result, teardown)",
+                )
+                .buckets(STAGE_BUCKETS.to_vec()),
+                &["stage"],
+            )
+            .expect("metric"),
+        );
+        let pool_ready = ops.register(
+            IntGaugeVec::new(
+                Opts::new(
+                    "pool_ready",
+                    "Warm sandboxes ready now, by class (heap MiB)",
+                ),
+                &["class"],
+            )
+            .expect("metric"),
+        );
+        let pool_acquired = ops.register(
+            IntCounterVec::new(
+                Opts::new(
+                    "pool_acquired_total",
+                    "Sandboxes handed to runs, by source (warm, cold)",
+                ),
+                &["source"],
+            )
+            .expect("metric"),
+        );
+        let pool_discarded = ops.register(
+            IntCounterVec::new(
+                Opts::new(
+                    "pool_discarded_total",
+                    "Pooled sandboxes destroyed unused, by reason (age, exited, surplus)",
+                ),
+                &["reason"],
+            )
+            .expect("metric"),
+        );
         Arc::new(Self {
             ops,
+            stage_seconds,
+            pool_ready,
+            pool_acquired,
+            pool_discarded,
             unusable,
             runs,
             sandbox_seconds,

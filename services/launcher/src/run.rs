@@ -1,5 +1,6 @@
-//! One whole run in one sandbox: create, start, send the job, decode the
-//! output as it comes, enforce the deadline from outside, destroy.
+//! One whole run in one sandbox: take a started sandbox from the pool (or
+//! make one), send the job, decode the output as it comes, enforce the
+//! deadline from outside, decide the result, then destroy the sandbox.
 //!
 //! The launcher's deadline is the job's plus a grace period: the runner's own
 //! deadline and watchdog should always win, so reaching this one means the
@@ -16,24 +17,21 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::frames::{Accepted, Caps, FrameDecoder, Violation};
-use crate::sandbox::{Exit, SandboxError, Sandboxes};
-use crate::spec::Limits;
+use crate::pool::Pool;
+use crate::sandbox::{Exit, Sandbox, SandboxError};
 use moat_egress::session::{relay, CallEvent, HostSide};
 
 /// How much of the runner's stderr is kept for operators.
 const MAX_STDERR: usize = 16 * 1024;
 
-/// Settings for runs, beyond the job itself.
+/// Settings for runs, beyond the job itself (the sandbox's own limits are
+/// the pool's: [`crate::pool::Sizing`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RunSettings {
     /// Caps on the runner's output.
     pub caps: Caps,
     /// Time past the job's deadline before the sandbox is killed.
     pub grace: Duration,
-    /// CPU quota per sandbox, microseconds per 100 ms.
-    pub cpu_quota_us: i64,
-    /// cgroup memory over the job's heap limit.
-    pub memory_margin: u64,
 }
 
 impl Default for RunSettings {
@@ -41,11 +39,13 @@ impl Default for RunSettings {
         Self {
             caps: Caps::default(),
             grace: Duration::from_secs(2),
-            cpu_quota_us: 100_000,
-            memory_margin: crate::spec::MEMORY_MARGIN,
         }
     }
 }
+
+/// How long the output readers may take to see the end of a sandbox's pipes
+/// after its process exited, before the sandbox is destroyed to end them.
+const READERS_GRACE: Duration = Duration::from_secs(2);
 
 /// What happened, for the final record and the metrics.
 #[derive(Debug, Clone)]
@@ -60,37 +60,87 @@ pub struct RunReport {
     pub violation: Option<Violation>,
     /// The start of the runner's stderr, for operators (never shown to users).
     pub stderr: String,
-    /// Container and task creation.
-    pub create: Duration,
-    /// Task start.
+    /// The sandbox's container id.
+    pub sandbox: String,
+    /// The sandbox came warm from the pool.
+    pub warm: bool,
+    /// Getting the sandbox: from the pool, or creating its container and task.
+    pub acquire: Duration,
+    /// Task start (zero for a warm sandbox: started ahead).
     pub start: Duration,
-    /// Kill, task and container deletion.
+    /// From writing the job to reading the result frame (or to the end of
+    /// the run, when there was none).
+    pub execution: Duration,
+    /// When the run's end was known (the result frame read, or the end).
+    pub ended_at: Instant,
+    /// Kill, task and container deletion (zero until [`Ended::teardown`]).
     pub teardown: Duration,
     /// The run was stopped by `cancel` (the launcher is shutting down); its
     /// result means nothing and the job should go back to the queue.
     pub cancelled: bool,
 }
 
-/// Runs `job` in a fresh sandbox, sending each accepted log and file frame to
-/// `frames` as it arrives. The sandbox is destroyed whatever happened,
-/// including when `cancel` fires first.
-///
-/// `frames` is unbounded so the sandbox is never held back by its consumer
-/// (a runner blocked on a full pipe would run into its own deadline); the
-/// decoder's caps bound what one run can queue there. The run's host calls
-/// are answered through `host` (its stdin stays open for the replies).
+/// A run whose result is decided and whose sandbox is still to be destroyed:
+/// the result goes out first, the ~75 ms of teardown after it.
+pub struct Ended {
+    /// What happened.
+    pub report: RunReport,
+    /// The sandbox, unless it had to be destroyed already.
+    sandbox: Option<Sandbox>,
+}
+
+impl Ended {
+    /// Destroys the sandbox (if still there) and returns the report with
+    /// its teardown time.
+    pub async fn teardown(self) -> (RunReport, Result<(), SandboxError>) {
+        let mut report = self.report;
+        let Some(sandbox) = self.sandbox else {
+            return (report, Ok(()));
+        };
+        let t = Instant::now();
+        let destroyed = sandbox.destroy().await;
+        report.teardown = t.elapsed();
+        (report, destroyed)
+    }
+}
+
+/// Runs `job` in a sandbox from `pool` and destroys it: [`run_until_result`]
+/// then [`Ended::teardown`].
 pub async fn run_job(
-    sandboxes: &Sandboxes,
+    pool: &Pool,
     job: &Job,
     settings: &RunSettings,
     frames: mpsc::UnboundedSender<Accepted>,
     host: HostSide,
     cancel: &CancellationToken,
 ) -> Result<RunReport, SandboxError> {
-    let began = Instant::now();
-    let limits = Limits::with_margin(job.memory_mb, settings.memory_margin, settings.cpu_quota_us);
-    let mut sandbox = sandboxes.create(&limits).await?;
-    let create = sandbox.create_time();
+    let ended = run_until_result(pool, job, settings, frames, host, cancel).await?;
+    let (report, destroyed) = ended.teardown().await;
+    destroyed?;
+    Ok(report)
+}
+
+/// Runs `job` in a sandbox from `pool` (warm when it has one that fits),
+/// sending each accepted log and file frame to `frames` as it arrives, and
+/// returns once the run's result is decided, its sandbox still to be
+/// destroyed. On an error, or when `cancel` fires first, the sandbox is
+/// destroyed here.
+///
+/// `frames` is unbounded so the sandbox is never held back by its consumer
+/// (a runner blocked on a full pipe would run into its own deadline); the
+/// decoder's caps bound what one run can queue there. The run's host calls
+/// are answered through `host` (its stdin stays open for the replies).
+pub async fn run_until_result(
+    pool: &Pool,
+    job: &Job,
+    settings: &RunSettings,
+    frames: mpsc::UnboundedSender<Accepted>,
+    host: HostSide,
+    cancel: &CancellationToken,
+) -> Result<Ended, SandboxError> {
+    let acquired = pool.acquire(job.memory_mb).await?;
+    let mut sandbox = acquired.sandbox;
+    let sandbox_id = sandbox.id().to_owned();
 
     let mut stdout = sandbox.take_stdout().expect("a new sandbox has stdout");
     let mut stderr = sandbox.take_stderr().expect("a new sandbox has stderr");
@@ -101,7 +151,7 @@ pub async fn run_job(
     let poison = poisoned.clone();
     // Read stdout until EOF whatever it holds: a sandbox blocked on a full
     // pipe would hang until its deadline.
-    let reader = tokio::spawn(async move {
+    let mut reader = tokio::spawn(async move {
         let mut decoder = FrameDecoder::new(caps);
         let mut buf = vec![0u8; 64 * 1024];
         let mut result = None;
@@ -119,7 +169,7 @@ pub async fn run_job(
                 Ok(accepted) => {
                     for frame in accepted {
                         match frame {
-                            Accepted::Result(r) => result = Some(r),
+                            Accepted::Result(r) => result = Some((r, Instant::now())),
                             Accepted::Call(call) => {
                                 let _ = calls.send(CallEvent::Call(call));
                             }
@@ -144,7 +194,7 @@ pub async fn run_job(
         }
         (result, violation, count)
     });
-    let errors = tokio::spawn(async move {
+    let mut errors = tokio::spawn(async move {
         let mut kept = Vec::new();
         let mut buf = vec![0u8; 8 * 1024];
         while let Ok(n) = stderr.read(&mut buf).await {
@@ -157,17 +207,16 @@ pub async fn run_job(
         String::from_utf8_lossy(&kept).into_owned()
     });
 
+    let job_bytes = serde_json::to_vec(job).expect("jobs serialise");
+    // The runner's clock starts when its job arrives; the launcher's
+    // deadline counts from the same moment, plus grace.
+    let sent = Instant::now();
+    let run_deadline = sent + Duration::from_millis(job.timeout_ms);
     let outcome = async {
-        let t = Instant::now();
-        sandbox.start().await?;
-        let start = t.elapsed();
-        let job_bytes = serde_json::to_vec(job).expect("jobs serialise");
         let deadline = Duration::from_millis(job.timeout_ms) + settings.grace;
-        let remaining = deadline.saturating_sub(began.elapsed());
-        let run_deadline = began + Duration::from_millis(job.timeout_ms);
         let mut refused = None;
         let waited = tokio::select! {
-            waited = tokio::time::timeout(remaining, async {
+            waited = tokio::time::timeout(deadline, async {
                 let stdin = sandbox.send_job(&job_bytes).await?;
                 let relay = relay(
                     stdin,
@@ -213,32 +262,70 @@ pub async fn run_job(
                 (exit.ok().and_then(Result::ok), true)
             }
         };
-        Ok::<_, SandboxError>((start, exit, killed && refused.is_none(), cancelled, refused))
+        Ok::<_, SandboxError>((exit, killed && refused.is_none(), cancelled, refused))
     }
     .await;
+    let (exit, killed, cancelled, refused) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = sandbox.destroy().await;
+            return Err(e);
+        }
+    };
 
-    let t = Instant::now();
-    let destroyed = sandbox.destroy().await;
-    let teardown = t.elapsed();
-    let (start, exit, killed, cancelled, refused) = outcome?;
-    destroyed?;
-
-    // Destroying the sandbox closed the pipes' far ends, so both readers end.
-    let (result, violation, count) = reader.await.unwrap_or((None, None, 0));
+    // The process has ended (or been killed): its pipes close once the
+    // shim has copied the last of them. Should they not, destroying the
+    // sandbox closes them.
+    let mut sandbox = Some(sandbox);
+    let mut teardown = Duration::ZERO;
+    let read = match tokio::time::timeout(READERS_GRACE, &mut reader).await {
+        Ok(read) => read,
+        Err(_) => {
+            tracing::debug!("output still open after the exit: destroying first");
+            let t = Instant::now();
+            if let Some(s) = sandbox.take() {
+                s.destroy().await?;
+            }
+            teardown = t.elapsed();
+            reader.await
+        }
+    };
+    let (result, violation, count) = read.unwrap_or((None, None, 0));
+    let stderr = match tokio::time::timeout(READERS_GRACE, &mut errors).await {
+        Ok(kept) => kept.unwrap_or_default(),
+        Err(_) => {
+            if let Some(s) = sandbox.take() {
+                let t = Instant::now();
+                s.destroy().await?;
+                teardown = t.elapsed();
+            }
+            errors.await.unwrap_or_default()
+        }
+    };
     let violation = violation.or(refused);
-    let stderr = errors.await.unwrap_or_default();
-    let wall_ms = began.elapsed().as_millis() as u64;
+    let (result, ended_at) = match result {
+        Some((r, at)) => (Some(r), at),
+        None => (None, Instant::now()),
+    };
+    let wall_ms = sent.elapsed().as_millis() as u64;
     let result = decide(job, result, violation.as_ref(), exit, killed, wall_ms);
-    Ok(RunReport {
-        result,
-        frames: count,
-        exit,
-        violation,
-        stderr,
-        create,
-        start,
-        teardown,
-        cancelled,
+    Ok(Ended {
+        report: RunReport {
+            result,
+            frames: count,
+            exit,
+            violation,
+            stderr,
+            sandbox: sandbox_id,
+            warm: acquired.warm,
+            acquire: acquired.acquire,
+            start: acquired.start,
+            execution: ended_at.saturating_duration_since(sent),
+            ended_at,
+            teardown,
+            cancelled,
+        },
+        sandbox,
     })
 }
 

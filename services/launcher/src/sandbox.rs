@@ -139,10 +139,8 @@ impl Sandboxes {
         TasksClient::new(self.channel.clone())
     }
 
-    /// Kills and deletes every task and container of this launcher instance,
-    /// and removes its FIFO directories: what a previous life of the launcher
-    /// (or a crash) left. Returns how many containers were removed.
-    pub async fn sweep(&self) -> Result<usize, SandboxError> {
+    /// The ids of this launcher instance's containers, whatever their state.
+    pub async fn list(&self) -> Result<Vec<String>, SandboxError> {
         let ns = self.config.namespace.as_str();
         let filter = format!("labels.\"{INSTANCE_LABEL}\"=={}", self.config.instance);
         let req = with_namespace!(
@@ -156,12 +154,19 @@ impl Sandboxes {
             .list(req)
             .await
             .map_err(rpc("list containers"))?;
-        let ids: Vec<String> = listed
+        Ok(listed
             .into_inner()
             .containers
             .into_iter()
             .map(|c| c.id)
-            .collect();
+            .collect())
+    }
+
+    /// Kills and deletes every task and container of this launcher instance,
+    /// and removes its FIFO directories: what a previous life of the launcher
+    /// (or a crash) left. Returns how many containers were removed.
+    pub async fn sweep(&self) -> Result<usize, SandboxError> {
+        let ids = self.list().await?;
         for id in &ids {
             destroy_by_id(self, id, true).await?;
         }
@@ -217,6 +222,7 @@ impl Sandboxes {
             io: Fifos::new(&self.config.io_dir, &id),
             id,
             sandboxes: self.clone(),
+            stdin: None,
             stdout: None,
             stderr: None,
             created: started.elapsed(),
@@ -266,6 +272,7 @@ pub struct Sandbox {
     id: String,
     sandboxes: Sandboxes,
     io: Fifos,
+    stdin: Option<pipe::Sender>,
     stdout: Option<pipe::Receiver>,
     stderr: Option<pipe::Receiver>,
     created: Duration,
@@ -338,31 +345,48 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Writes the job, one line, to the runner's stdin and hands back our
-    /// end of it, still open: the host's replies to the run's calls follow
-    /// the job on the same pipe (the runner never waits for EOF).
-    pub async fn send_job(&self, job: &[u8]) -> Result<pipe::Sender, SandboxError> {
+    /// Opens our end of the runner's stdin, once the shim holds its end (a
+    /// started sandbox): a pooled sandbox does this ahead of its job, so the
+    /// job's write never waits.
+    pub async fn open_stdin(&mut self) -> Result<(), SandboxError> {
+        if self.stdin.is_some() {
+            return Ok(());
+        }
         // The shim opens its end of stdin in the background; until it does,
         // a non-blocking open for writing fails with ENXIO. Opening only when
         // a reader exists means the job is never written into a pipe that
         // could be dropped before the shim reads it.
         let path = self.io.path("stdin");
         let mut waited = Duration::ZERO;
-        let mut stdin = loop {
+        let stdin = loop {
             match pipe::OpenOptions::new().open_sender(&path) {
                 Ok(sender) => break sender,
                 Err(e)
                     if e.raw_os_error() == Some(nix::libc::ENXIO)
                         && waited < Duration::from_secs(5) =>
                 {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                    waited += Duration::from_millis(2);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    waited += Duration::from_millis(1);
                 }
                 Err(e) => return Err(e.into()),
             }
         };
-        stdin.write_all(job).await?;
-        stdin.write_all(b"\n").await?;
+        self.stdin = Some(stdin);
+        Ok(())
+    }
+
+    /// Writes the job, one line, to the runner's stdin and hands back our
+    /// end of it, still open: the host's replies to the run's calls follow
+    /// the job on the same pipe (the runner never waits for EOF).
+    pub async fn send_job(&mut self, job: &[u8]) -> Result<pipe::Sender, SandboxError> {
+        self.open_stdin().await?;
+        let mut stdin = self.stdin.take().expect("stdin was just opened");
+        // One write of job and newline: the runner's clock starts when its
+        // line is complete.
+        let mut line = Vec::with_capacity(job.len() + 1);
+        line.extend_from_slice(job);
+        line.push(b'\n');
+        stdin.write_all(&line).await?;
         stdin.flush().await?;
         Ok(stdin)
     }
@@ -379,20 +403,17 @@ impl Sandbox {
 
     /// Waits for the runner's process to exit.
     pub async fn wait(&self) -> Result<Exit, SandboxError> {
-        let req = WaitRequest {
-            container_id: self.id.clone(),
-            ..Default::default()
-        };
-        let req = with_namespace!(req, self.sandboxes.config.namespace.as_str());
-        let resp = self
-            .sandboxes
-            .tasks()
-            .wait(req)
-            .await
-            .map_err(rpc("wait task"))?;
-        Ok(Exit {
-            status: resp.into_inner().exit_status,
-        })
+        wait_by_id(&self.sandboxes, &self.id).await
+    }
+
+    /// A future that ends when the runner's process exits, independent of
+    /// this handle (the pool watches idle sandboxes with it).
+    pub fn exit_watch(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Exit, SandboxError>> + Send + 'static {
+        let sandboxes = self.sandboxes.clone();
+        let id = self.id.clone();
+        async move { wait_by_id(&sandboxes, &id).await }
     }
 
     /// Sends SIGKILL to everything in the sandbox.
@@ -404,6 +425,7 @@ impl Sandbox {
     /// the FIFOs. Safe to call more than once.
     pub async fn destroy(mut self) -> Result<(), SandboxError> {
         self.destroyed = true;
+        self.stdin = None;
         self.stdout = None;
         self.stderr = None;
         let running = !self.exited.load(Ordering::SeqCst);
@@ -421,6 +443,22 @@ impl Drop for Sandbox {
             tracing::warn!(id = %self.id, "sandbox dropped without destroy");
         }
     }
+}
+
+async fn wait_by_id(sandboxes: &Sandboxes, id: &str) -> Result<Exit, SandboxError> {
+    let req = WaitRequest {
+        container_id: id.to_owned(),
+        ..Default::default()
+    };
+    let req = with_namespace!(req, sandboxes.config.namespace.as_str());
+    let resp = sandboxes
+        .tasks()
+        .wait(req)
+        .await
+        .map_err(rpc("wait task"))?;
+    Ok(Exit {
+        status: resp.into_inner().exit_status,
+    })
 }
 
 async fn kill_task(sandboxes: &Sandboxes, id: &str) -> Result<(), SandboxError> {

@@ -19,7 +19,7 @@ use async_nats::jetstream::{self, AckKind};
 use moat_queue::{subjects, Delivery, Dispatcher, Disposition, Plan};
 use moat_wire::{
     EventBody, FileRef, NetEvent, NetUsage, Outcome, ResultFrame, RunRecord, RunRequest,
-    ScriptError,
+    ScriptError, Stages,
 };
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -28,8 +28,8 @@ use tokio_util::task::TaskTracker;
 use crate::events::EventPublisher;
 use crate::frames::{Accepted, EventRate};
 use crate::metrics::Metrics;
-use crate::run::{run_job, RunReport, RunSettings};
-use crate::sandbox::Sandboxes;
+use crate::pool::Pool;
+use crate::run::{run_until_result, RunReport, RunSettings};
 use crate::store::ObjectStore;
 use moat_egress::session::{Budget, Egress, HostSide, NetDone, RunIdentity};
 use moat_wire::egress::EgressPlan;
@@ -39,8 +39,8 @@ use moat_wire::egress::EgressPlan;
 pub struct Worker {
     /// JetStream, for events and records.
     pub js: jetstream::Context,
-    /// The sandbox factory.
-    pub sandboxes: Sandboxes,
+    /// Where sandboxes come from: warm from the pool, or made on demand.
+    pub pool: Pool,
     /// Where files go.
     pub store: Arc<dyn ObjectStore>,
     /// Metrics.
@@ -334,14 +334,7 @@ impl Worker {
             },
             net,
         };
-        let run = run_job(
-            &self.sandboxes,
-            &request.job,
-            &self.settings,
-            tx,
-            host,
-            cancel,
-        );
+        let run = run_until_result(&self.pool, &request.job, &self.settings, tx, host, cancel);
         let publish = async {
             let mut files = Vec::new();
             let mut log_bytes = 0u64;
@@ -404,54 +397,89 @@ impl Worker {
             }
             Ok::<_, RunFailure>((files, log_bytes, net))
         };
-        let (report, published) = tokio::join!(run, publish);
-        let report = report.map_err(|e| RunFailure::retry(e.to_string()))?;
-        let (files, log_bytes, net) = published?;
-        self.observe(&report, began.elapsed());
-        if report.cancelled {
+        let (ended, published) = tokio::join!(run, publish);
+        let ended = ended.map_err(|e| RunFailure::retry(e.to_string()))?;
+        // From here every path destroys the sandbox; the result goes out
+        // before that, so the user never waits for a teardown.
+        let (files, log_bytes, net) = match published {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = ended.teardown().await;
+                return Err(e);
+            }
+        };
+        if ended.report.cancelled {
+            let _ = ended.teardown().await;
             return Err(RunFailure {
                 disposition: Disposition::Cancelled,
                 message: "the launcher is stopping".into(),
             });
         }
+        let report = &ended.report;
         if !report.stderr.is_empty() {
             tracing::info!(run = %request.id, stderr = %report.stderr, "runner stderr");
         }
-        events
-            .publish(EventBody::Result(report.result.clone()))
-            .await
-            .map_err(|e| RunFailure::retry(e.to_string()))?;
+        let mut stages = Stages {
+            queue_us: queued.saturating_mul(1000),
+            acquire_us: micros(report.acquire),
+            warm: report.warm,
+            start_us: micros(report.start),
+            execution_us: micros(report.execution),
+            result_us: 0,
+            teardown_us: None,
+        };
+        let result = report.result.clone();
+        let ended_at = report.ended_at;
+        stages.result_us = micros(ended_at.elapsed());
+        let published = events.publish_result(result.clone(), stages).await;
+        let (report, destroyed) = ended.teardown().await;
+        if let Err(e) = destroyed {
+            // The result is out; the sweep at the next start removes it.
+            tracing::warn!(run = %request.id, error = %e, "destroying the sandbox");
+        }
+        stages.teardown_us = Some(micros(report.teardown));
+        self.observe(&report, &stages, began.elapsed());
+        published.map_err(|e| RunFailure::retry(e.to_string()))?;
         let mut record = record(
             &RunRef::of(request),
             attempt,
-            &report.result,
+            &result,
             queued,
             &events,
             log_bytes,
             files,
         );
         record.net = net;
+        record.stages = stages;
         self.publish_record(&record)
             .await
             .map_err(RunFailure::retry)
     }
 
-    fn observe(&self, report: &RunReport, took: Duration) {
+    fn observe(&self, report: &RunReport, stages: &Stages, took: Duration) {
         let m = &self.metrics;
         let outcome = report.result.outcome.as_str();
         m.runs.with_label_values(&[outcome]).inc();
         m.run_seconds
             .with_label_values(&[outcome])
             .observe(took.as_secs_f64());
-        m.sandbox_seconds
-            .with_label_values(&["create"])
-            .observe(report.create.as_secs_f64());
-        m.sandbox_seconds
-            .with_label_values(&["start"])
-            .observe(report.start.as_secs_f64());
+        if !report.warm {
+            // Warm sandboxes' creation and start are observed by the pool.
+            m.sandbox_seconds
+                .with_label_values(&["create"])
+                .observe(report.acquire.as_secs_f64());
+            m.sandbox_seconds
+                .with_label_values(&["start"])
+                .observe(report.start.as_secs_f64());
+        }
         m.sandbox_seconds
             .with_label_values(&["teardown"])
             .observe(report.teardown.as_secs_f64());
+        for (stage, us) in stages.named() {
+            m.stage_seconds
+                .with_label_values(&[stage])
+                .observe(us as f64 / 1e6);
+        }
         if let Some(v) = &report.violation {
             m.reject(v);
         }
@@ -533,9 +561,15 @@ fn record(
         log_bytes,
         files,
         net: NetUsage::default(),
+        stages: Stages::default(),
         submitted_ms: run.submitted_ms,
         finished_ms: moat_wire::run::now_ms(),
     }
+}
+
+/// A duration in whole microseconds, for [`Stages`].
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The `net` event for a finished request, its query cut.

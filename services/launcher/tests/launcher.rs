@@ -251,9 +251,20 @@ async fn a_run_streams_ordered_events_then_its_record() {
     };
     assert_eq!(result.outcome, Outcome::Ok);
     assert_eq!(result.value, Some(serde_json::json!({"answer": 42})));
+    // The result says where the time went, up to the result; the record
+    // adds the teardown that followed it.
+    let stages = events[3].stages.expect("the result carries its stages");
+    assert!(stages.execution_us >= 10_000, "{stages:?}");
+    assert_eq!(stages.teardown_us, None);
+    assert!(events[..3].iter().all(|e| e.stages.is_none()));
 
     let records = client.records("acme", 1, Duration::from_secs(10)).await;
     let record = &records[&id];
+    assert_eq!(record.stages.execution_us, stages.execution_us);
+    assert!(
+        record.stages.teardown_us.is_some_and(|t| t > 0),
+        "{record:?}"
+    );
     assert_eq!(record.outcome, Outcome::Ok);
     assert_eq!(record.attempt, 1);
     assert_eq!(record.events, 4);
@@ -275,7 +286,54 @@ async fn a_run_streams_ordered_events_then_its_record() {
         metrics.contains("moat_launcher_runs_total{outcome=\"ok\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("moat_launcher_sandbox_seconds_count{step=\"create\"} 1"));
+    assert!(
+        metrics.contains("moat_launcher_stage_seconds_count{stage=\"execution\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("moat_launcher_sandbox_seconds_count{step=\"teardown\"} 1"));
+}
+
+/// Polls the launcher's /metrics until `line` appears (bounded).
+fn until_metric(launcher: &Launcher, line: &str) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = http_get(&launcher.metrics, "/metrics").unwrap_or_default();
+        if metrics.lines().any(|l| l == line) {
+            return;
+        }
+        assert!(Instant::now() < until, "no {line:?} in {metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_take_warm_sandboxes_and_a_stopped_launcher_leaves_none() {
+    let (nats, ctr, files) = (Nats::start(), Containerd::start(), files_dir());
+    let pool = [("MOAT_POOL_MIN", "2"), ("MOAT_POOL_MAX", "2")];
+    let mut launcher = Launcher::start_with(&nats, &ctr, files.path(), 2, 30_000, &pool);
+    let client = Client::connect(&nats).await;
+    let full = "moat_launcher_pool_ready{class=\"64\"} 2";
+    until_metric(&launcher, full);
+    let id = client.submit("warm", "export default 'warm'", 5000).await;
+    let records = client.records("warm", 1, Duration::from_secs(30)).await;
+    let record = &records[&id];
+    assert_eq!(record.value, Some(serde_json::json!("warm")), "{record:?}");
+    assert!(record.stages.warm, "{record:?}");
+    assert_eq!(record.stages.start_us, 0, "{record:?}");
+    until_metric(
+        &launcher,
+        "moat_launcher_pool_acquired_total{source=\"warm\"} 1",
+    );
+    // Refilled, then stopped with a full pool: nothing is left behind.
+    until_metric(&launcher, full);
+    assert!(launcher.terminate().success());
+    let mut config = common::sandbox_config(&ctr);
+    config.namespace = "moat-e2e".into();
+    config.instance = "launcher-0".into();
+    let sandboxes = moat_launcher::sandbox::Sandboxes::connect(config)
+        .await
+        .unwrap();
+    assert_eq!(sandboxes.list().await.unwrap(), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

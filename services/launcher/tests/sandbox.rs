@@ -11,6 +11,7 @@ use moat_testkit::Containerd;
 
 use moat_egress::session::HostSide;
 use moat_launcher::frames::Accepted;
+use moat_launcher::pool::{Pool, Sizing};
 use moat_launcher::run::{run_job, RunSettings};
 use moat_launcher::sandbox::Sandboxes;
 use moat_wire::{Job, LogLevel, Outcome};
@@ -41,8 +42,9 @@ async fn run_hosted(
         }
         frames
     });
+    let pool = Pool::cold(sandboxes.clone(), Sizing::default());
     let report = run_job(
-        sandboxes,
+        &pool,
         job,
         &RunSettings::default(),
         tx,
@@ -75,7 +77,7 @@ async fn runs_in_gvisor_and_streams_frames() {
     eprintln!(
         "hello in gvisor: {:?} total (create {:?}, start {:?}, teardown {:?})",
         t.elapsed(),
-        report.create,
+        report.acquire,
         report.start,
         report.teardown
     );
@@ -167,10 +169,13 @@ async fn the_cgroup_kills_a_sandbox_over_its_memory_limit() {
     let sandboxes = Sandboxes::connect(common::sandbox_config(&ctr))
         .await
         .unwrap();
-    let settings = RunSettings {
-        memory_margin: 0,
-        ..RunSettings::default()
-    };
+    let pool = Pool::cold(
+        sandboxes.clone(),
+        Sizing {
+            memory_margin: 0,
+            ..Sizing::default()
+        },
+    );
     let mut job = job(
         "const a = []; for (;;) a.push(new Uint8Array(1 << 20).fill(1));",
         10_000,
@@ -178,9 +183,9 @@ async fn the_cgroup_kills_a_sandbox_over_its_memory_limit() {
     job.memory_mb = 96;
     let (tx, _rx) = mpsc::unbounded_channel();
     let report = run_job(
-        &sandboxes,
+        &pool,
         &job,
-        &settings,
+        &RunSettings::default(),
         tx,
         HostSide::offline("test"),
         &Default::default(),

@@ -63,6 +63,7 @@ async fn publish_run(js: &jetstream::Context, i: usize, tenant: &str, logs: u64)
             attempt: 1,
             seq,
             body,
+            stages: None,
         };
         js.publish(
             subjects::events(&run),
@@ -89,6 +90,7 @@ async fn publish_run(js: &jetstream::Context, i: usize, tenant: &str, logs: u64)
         log_bytes,
         files: vec![file],
         net: Default::default(),
+        stages: Default::default(),
         submitted_ms: FINISHED - 500,
         finished_ms: FINISHED,
     };

@@ -20,5 +20,5 @@ pub use job::{Job, JobError, OutputLimits};
 pub use outcome::Outcome;
 pub use run::{
     file_key, redact_query, Event, EventBody, FileLink, FileRef, NetEvent, NetUsage, RunRecord,
-    RunRequest, RunStatus, RunView,
+    RunRequest, RunStatus, RunView, Stages,
 };

@@ -67,6 +67,50 @@ pub struct Event {
     /// The event itself.
     #[serde(flatten)]
     pub body: EventBody,
+    /// Where the run's time went, on the result event only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Stages>,
+}
+
+/// Where one run's time went, in microseconds, as its launcher measured it:
+/// on the result event (every stage up to the result) and in the final
+/// record (teardown too, which happens after the result is out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stages {
+    /// Submission to a launcher taking the run.
+    pub queue_us: u64,
+    /// Getting a sandbox: from the warm pool, or creating one.
+    pub acquire_us: u64,
+    /// The sandbox came warm from the pool.
+    pub warm: bool,
+    /// Starting its task (zero for a warm one: started ahead of the run).
+    pub start_us: u64,
+    /// The job written to the runner until its result frame was read.
+    pub execution_us: u64,
+    /// The result frame read until the result event was published (the
+    /// process's exit, the last events).
+    pub result_us: u64,
+    /// Destroying the sandbox, after the result was out (record only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown_us: Option<u64>,
+}
+
+impl Stages {
+    /// The stages' names and durations in order, for display and metrics
+    /// (teardown only when known).
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        let mut v = vec![
+            ("queue", self.queue_us),
+            ("acquire", self.acquire_us),
+            ("start", self.start_us),
+            ("execution", self.execution_us),
+            ("result", self.result_us),
+        ];
+        if let Some(t) = self.teardown_us {
+            v.push(("teardown", t));
+        }
+        v
+    }
 }
 
 fn version_one() -> u32 {
@@ -222,6 +266,9 @@ pub struct RunRecord {
     /// Its network use (absent from older launchers: none).
     #[serde(default)]
     pub net: NetUsage,
+    /// Where its time went (absent from older launchers: zeros).
+    #[serde(default)]
+    pub stages: Stages,
     /// Submission time, Unix milliseconds.
     pub submitted_ms: u64,
     /// End time, Unix milliseconds.
@@ -326,6 +373,7 @@ mod tests {
                 msg: "hi".into(),
                 ts_ms: 5,
             }),
+            stages: None,
         };
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(

@@ -8,6 +8,10 @@
 //!   channel in one way (see [`abuse`]), then lingers far past any test
 //!   job's deadline, draining stdin, so that only the launcher can end the
 //!   run. The launcher's protocol tests assert the run ends `protocol_error`.
+//! - `moat-probe mark`: waits for its job line like a pooled runner, then
+//!   looks for the mark a previous run would have left in `/tmp`, leaves
+//!   one, and reports what it found as its result value. The pool's tests
+//!   assert no run ever finds one.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -27,6 +31,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("calls") => calls(args.get(1).map_or("", String::as_str)),
+        Some("mark") => mark(),
         port => report(port.and_then(|p| p.parse().ok()).unwrap_or(1)),
     }
 }
@@ -72,6 +77,32 @@ fn report(port: u16) {
     });
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{report}");
+}
+
+/// Where `mark` leaves its mark: the sandbox's own writable `/tmp`.
+const MARK: &str = "/tmp/moat-probe-mark";
+
+/// The `mark` mode: job line in, then a result whose value says whether a
+/// mark was already there (and whose it was), after leaving this run's.
+fn mark() {
+    let mut job = String::new();
+    let _ = std::io::stdin().read_line(&mut job);
+    let found = std::fs::read_to_string(MARK).ok();
+    let mine = format!(
+        "pid {} at {:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    let left = std::fs::write(MARK, &mine).is_ok();
+    let result = moat_wire::ResultFrame {
+        outcome: moat_wire::Outcome::Ok,
+        value: Some(serde_json::json!({ "found": found, "left": left })),
+        error: None,
+        cpu_ms: 0,
+        wall_ms: 0,
+        heap_peak_bytes: 0,
+    };
+    let _ = std::io::stdout().write_all(&Frame::Result(result).encode());
 }
 
 /// The `calls` modes: job line in, abuse out, then linger until killed (the
