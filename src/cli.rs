@@ -146,6 +146,11 @@ pub struct RunArgs {
     /// Print the events unchanged (JSON lines) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Print where the run's time went: submit→first event and →result as
+    /// this client saw them, and the launcher's stages (queue, acquire,
+    /// start, execution, result).
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// Arguments of `moat up`.

@@ -121,6 +121,36 @@ pub fn net_line(
     )
 }
 
+/// Where a run's time went, one line (`moat run --timings`): the client's
+/// own submit→result and first-event times, then the launcher's stages.
+pub fn timings(
+    first_event: Option<std::time::Duration>,
+    result: std::time::Duration,
+    stages: Option<&moat_wire::Stages>,
+) -> String {
+    let ms = |us: u64| format!("{:.1} ms", us as f64 / 1000.0);
+    let mut parts = vec![format!("submit→result {}", ms(result.as_micros() as u64))];
+    if let Some(first) = first_event {
+        parts.push(format!(
+            "submit→first event {}",
+            ms(first.as_micros() as u64)
+        ));
+    }
+    match stages {
+        Some(stages) => {
+            for (name, us) in stages.named() {
+                let mut part = format!("{name} {}", ms(us));
+                if name == "acquire" {
+                    part.push_str(if stages.warm { " (warm)" } else { " (cold)" });
+                }
+                parts.push(part);
+            }
+        }
+        None => parts.push("the server sent no stages".into()),
+    }
+    format!("timings: {}", parts.join(" · "))
+}
+
 /// The closing lines: outcome, timings, and the value or the error.
 pub fn summary(result: &ResultFrame, style: Style) -> String {
     let mut out = String::new();

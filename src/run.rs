@@ -116,9 +116,12 @@ pub async fn run(args: RunArgs) -> Result<Outcome, RunError> {
         .map_err(|e| RunError::Protocol(format!("the submit answer: {e}")))?;
 
     let spinner = Spinner::start(std::io::stderr().is_terminal() && !args.json);
-    let streamed = stream(&server, &accepted, &args, out_style, err_style, &spinner).await;
+    let streamed = stream(
+        &server, &accepted, &args, out_style, err_style, &spinner, started,
+    )
+    .await;
     spinner.stop();
-    let (result, files) = match streamed? {
+    let (result, files, seen) = match streamed? {
         Some(done) => done,
         None => {
             eprintln!("moat run: following the run's record instead of its events");
@@ -126,10 +129,10 @@ pub async fn run(args: RunArgs) -> Result<Outcome, RunError> {
             if args.json {
                 println!("{event}");
             }
-            (result, files)
+            (result, files, Seen::default())
         }
     };
-    let round_trip = started.elapsed();
+    let round_trip = seen.result.unwrap_or_else(|| started.elapsed());
     let mut failed = 0;
     if let Some(out) = &args.out {
         for file in &files {
@@ -150,10 +153,31 @@ pub async fn run(args: RunArgs) -> Result<Outcome, RunError> {
             ))
         );
     }
+    if args.timings {
+        eprintln!(
+            "{}",
+            err_style.dim(&render::timings(
+                seen.first_event,
+                round_trip,
+                seen.stages.as_ref()
+            ))
+        );
+    }
     if failed > 0 {
         return Err(RunError::Downloads(failed));
     }
     Ok(result.outcome)
+}
+
+/// What the client timed on the event stream, from its submit.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The first event arrived.
+    first_event: Option<Duration>,
+    /// The result event arrived.
+    result: Option<Duration>,
+    /// The launcher's stages, from the result event.
+    stages: Option<moat_wire::Stages>,
 }
 
 /// Follows the event stream to the result; `None` if it closed before one
@@ -165,7 +189,8 @@ async fn stream(
     out_style: Style,
     err_style: Style,
     spinner: &Spinner,
-) -> Result<Option<(ResultFrame, Vec<FileRef>)>, RunError> {
+    submitted: Instant,
+) -> Result<Option<(ResultFrame, Vec<FileRef>, Seen)>, RunError> {
     let mut ws = match server.websocket(&accepted.events_url).await {
         Ok(ws) => ws,
         Err(HttpError::Refused(why)) => {
@@ -176,6 +201,7 @@ async fn stream(
     };
     let mut attempt = 0;
     let mut files = Vec::new();
+    let mut seen = Seen::default();
     loop {
         let Ok(next) = tokio::time::timeout(MAX_SILENCE, ws.next()).await else {
             eprintln!("moat run: no events for 5 minutes");
@@ -191,6 +217,7 @@ async fn stream(
             }
         };
         spinner.stop();
+        seen.first_event.get_or_insert_with(|| submitted.elapsed());
         let event: Event =
             serde_json::from_str(&text).map_err(|e| RunError::Protocol(e.to_string()))?;
         if args.json {
@@ -256,8 +283,10 @@ async fn stream(
                 files.push(file);
             }
             EventBody::Result(result) => {
+                seen.result = Some(submitted.elapsed());
+                seen.stages = event.stages;
                 let _ = ws.close(None).await;
-                return Ok(Some((result, files)));
+                return Ok(Some((result, files, seen)));
             }
         }
     }
