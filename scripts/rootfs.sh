@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the sandbox's read-only root filesystem: the statically linked
-# moat-runner, the module whitelist, and empty mount points. Nothing else of
-# the host goes in.
+# moat-runner, the module whitelist (bundled: scripts/bundle-modules.mjs), and
+# empty mount points. Nothing else of the host goes in.
 #
 #   scripts/rootfs.sh [OUT_DIR] [--with-probe]   # default .run/rootfs
 #
@@ -25,7 +25,8 @@ mkdir -p "$out.new"/{proc,dev,tmp,modules}
 install -m 0555 "target/$target/release/moat-runner" "$out.new/moat-runner"
 [[ $probe == --with-probe ]] && install -m 0555 "target/$target/release/moat-probe" "$out.new/moat-probe"
 if [[ -d modules/node_modules ]]; then
-  cp -r modules/modules.json modules/node_modules "$out.new/modules/"
+  # One bundle per whitelisted specifier: one file open per import in gVisor.
+  node scripts/bundle-modules.mjs modules "$out.new/modules"
 else
   echo '{}' >"$out.new/modules/modules.json"
 fi
