@@ -74,6 +74,11 @@ bench: deps
     cargo build --release -p moat-runner
     cargo bench -p moat-benches --bench runner
 
+# Latency and throughput at 1, 4 and 16 clients, and an edge flood, against a running
+# `just up` (MOAT_BENCH_KEY: a tenant's key; MOAT_SERVER, MOAT_BENCH_SECONDS: see benches/load.rs).
+bench-load:
+    cargo bench -p moat-benches --bench load
+
 # A polite client's latency, quiet and under a flood, against a running `just up`
 # (MOAT_SERVER, MOAT_BENCH_RUNS, MOAT_BENCH_FLOOD_KEY: see benches/fairness.rs).
 bench-fair:

@@ -29,6 +29,7 @@ pub const STOP_RESERVE: usize = 1024 * 1024;
 /// Counters shared between the allocator (owned by the engine) and the runner.
 #[derive(Debug, Default)]
 pub struct HeapStats {
+    limit: AtomicUsize,
     used: AtomicUsize,
     peak: AtomicUsize,
     exhausted: AtomicBool,
@@ -51,6 +52,17 @@ impl HeapStats {
         self.exhausted.load(Ordering::Relaxed)
     }
 
+    /// Sets the heap limit in bytes: a runner readied before its job runs its
+    /// prelude under the smallest limit any job may have, then takes the job's.
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// The heap limit in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
     /// Grants [`STOP_RESERVE`] over the limit from now on. The engine calls
     /// this when it is about to stop the script, so that the error that stops
     /// it can be allocated (only a `prepareStackTrace` hook can run after it).
@@ -58,7 +70,7 @@ impl HeapStats {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
-    /// Counts `by` more bytes if they fit under `limit`.
+    /// Counts `by` more bytes if they fit under the limit.
     ///
     /// Once an allocation has been refused the run is doomed, but the engine
     /// only stops it at its next interrupt check, which can be seconds of
@@ -67,7 +79,8 @@ impl HeapStats {
     /// refused: work that needs memory fails at once, and the script reaches
     /// the check quickly. (Small objects still come from QuickJS's own
     /// arenas while those have room.)
-    fn grow(&self, by: usize, limit: usize) -> bool {
+    fn grow(&self, by: usize) -> bool {
+        let limit = self.limit();
         let limit = if self.stopping.load(Ordering::Relaxed) {
             limit.saturating_add(STOP_RESERVE)
         } else if self.exhausted.load(Ordering::Relaxed) {
@@ -103,16 +116,16 @@ impl HeapStats {
 /// An allocator that refuses to let the JS heap grow past `limit` bytes.
 pub struct MeteredAllocator {
     inner: RustAllocator,
-    limit: usize,
     stats: Arc<HeapStats>,
 }
 
 impl MeteredAllocator {
-    /// A meter with a limit in bytes, reporting into `stats`.
+    /// A meter with a limit in bytes (changed later through
+    /// [`HeapStats::set_limit`]), reporting into `stats`.
     pub fn new(limit: usize, stats: Arc<HeapStats>) -> Self {
+        stats.set_limit(limit);
         Self {
             inner: RustAllocator,
-            limit,
             stats,
         }
     }
@@ -124,7 +137,7 @@ impl MeteredAllocator {
 // the same inner allocator, before they are freed or moved.
 unsafe impl Allocator for MeteredAllocator {
     fn alloc(&mut self, size: usize) -> *mut u8 {
-        if !self.stats.grow(size, self.limit) {
+        if !self.stats.grow(size) {
             return std::ptr::null_mut();
         }
         let ptr = self.inner.alloc(size);
@@ -143,7 +156,7 @@ unsafe impl Allocator for MeteredAllocator {
         let Some(total) = count.checked_mul(size) else {
             return std::ptr::null_mut();
         };
-        if !self.stats.grow(total, self.limit) {
+        if !self.stats.grow(total) {
             return std::ptr::null_mut();
         }
         let ptr = self.inner.calloc(count, size);
@@ -172,7 +185,7 @@ unsafe impl Allocator for MeteredAllocator {
             // SAFETY: the caller guarantees `ptr` came from this allocator.
             unsafe { RustAllocator::usable_size(ptr) }
         };
-        if new_size > old && !self.stats.grow(new_size - old, self.limit) {
+        if new_size > old && !self.stats.grow(new_size - old) {
             return std::ptr::null_mut();
         }
         // SAFETY: the caller guarantees `ptr` came from this allocator.

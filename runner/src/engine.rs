@@ -1,8 +1,9 @@
 //! The seam between the runner and a JS engine.
 //!
 //! The protocol, the limits and their outcomes live outside the engine: an
-//! engine gets the script and a [`Host`] (where output goes, what may be
-//! imported, when to stop) and returns an [`Ending`]. QuickJS is the engine
+//! engine is readied from a [`Base`] (what may be imported, the stop signal)
+//! before its job arrives, then gets the script and a [`Host`] (where output
+//! goes, when to stop) and returns an [`Ending`]. QuickJS is the engine
 //! today; a V8 isolate would be a second implementation of [`Engine`], with no
 //! change to frames, outcomes or the launcher.
 
@@ -25,14 +26,22 @@ pub struct Script<'a> {
     pub code: &'a str,
 }
 
-/// What the engine may use, and must obey, while it runs a script.
-pub struct Host {
-    /// Where logs and files go, under the job's caps.
-    pub output: Arc<Output>,
+/// What an engine is readied with before its job arrives: the parts no job
+/// decides. A pooled runner builds its engine from this while it waits.
+pub struct Base {
     /// What the script may import.
     pub modules: ModuleMap,
     /// Raised by any part that needs the run to end now.
     pub stop: Arc<Stop>,
+    /// JS stack limit in bytes.
+    pub stack_limit: usize,
+}
+
+/// What the job decides: what the engine may use, and must obey, while it
+/// runs the script.
+pub struct Host {
+    /// Where logs and files go, under the job's caps.
+    pub output: Arc<Output>,
     /// Calls to the host (`fetch`) and their replies.
     pub calls: Arc<HostChannel>,
     /// When the run times out.
@@ -41,8 +50,6 @@ pub struct Host {
     pub timeout_ms: u64,
     /// JS heap limit in bytes.
     pub heap_limit: usize,
-    /// JS stack limit in bytes.
-    pub stack_limit: usize,
 }
 
 /// How a script ended, as the engine saw it.
@@ -71,8 +78,13 @@ impl Ending {
 }
 
 /// A JS engine that runs one script to its end.
-pub trait Engine {
-    /// Runs `script` under `host`'s limits. Must return (not panic, not hang
-    /// past the deadline) whatever the script does.
+pub trait Engine: Sized {
+    /// Builds everything a run needs that its job does not decide (runtime,
+    /// realms, the prelude's globals), so that it is done before the job
+    /// arrives. An error is the runner's fault, never a script's.
+    fn prepare(base: Base) -> Result<Self, String>;
+
+    /// Runs `script` under `host`'s limits, once. Must return (not panic,
+    /// not hang past the deadline) whatever the script does.
     fn run(&mut self, script: Script<'_>, host: Host) -> Ending;
 }

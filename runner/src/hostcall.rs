@@ -73,6 +73,19 @@ struct Waiting {
     body: Vec<u8>,
 }
 
+/// Where a waiting channel's replies will come from, once attached.
+pub struct Replies {
+    attach: mpsc::Sender<Box<dyn BufRead + Send>>,
+}
+
+impl Replies {
+    /// Hands the reply input to the channel's reading thread.
+    pub fn attach(self, input: Box<dyn BufRead + Send>) {
+        // A thread that never started already closed the channel, saying why.
+        let _ = self.attach.send(input);
+    }
+}
+
 /// One run's channel to its host.
 pub struct HostChannel {
     writer: Option<Arc<FrameWriter>>,
@@ -92,22 +105,38 @@ impl HostChannel {
     /// A channel whose calls go out through `writer` and whose replies are
     /// read from `input` (the rest of stdin, after the job line) by a thread.
     pub fn spawn(writer: Arc<FrameWriter>, input: Box<dyn BufRead + Send>) -> Self {
+        let (channel, replies) = Self::waiting(writer);
+        replies.attach(input);
+        channel
+    }
+
+    /// A channel whose reply-reading thread starts now and waits for its
+    /// input ([`Replies::attach`]): a pooled runner starts it before its job
+    /// (a thread is costly to start inside gVisor) and attaches stdin after
+    /// reading the job line from it.
+    pub fn waiting(writer: Arc<FrameWriter>) -> (Self, Replies) {
         let (tx, rx) = mpsc::sync_channel(QUEUED_LINES);
+        let (attach, attached) = mpsc::channel::<Box<dyn BufRead + Send>>();
         let reader = std::thread::Builder::new()
             .name("host-replies".into())
-            .spawn(move || read_replies(input, tx));
+            .spawn(move || {
+                if let Ok(input) = attached.recv() {
+                    read_replies(input, tx);
+                }
+            });
         let (incoming, closed) = match reader {
             Ok(_) => (Some(rx), None),
             Err(e) => (None, Some(format!("cannot read host replies: {e}"))),
         };
-        Self {
+        let channel = Self {
             writer: Some(writer),
             incoming: Mutex::new(incoming),
             state: Mutex::new(State {
                 closed,
                 ..State::default()
             }),
-        }
+        };
+        (channel, Replies { attach })
     }
 
     /// A channel to no host: every call fails with `why`.

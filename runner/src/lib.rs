@@ -26,12 +26,12 @@ pub mod quickjs;
 pub mod stop;
 pub mod watchdog;
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use moat_wire::{Job, Outcome, ResultFrame, ScriptError};
 
-use crate::engine::{Engine, Host, Script};
+use crate::engine::{Base, Engine, Host, Script};
 use crate::hostcall::HostChannel;
 use crate::modules::ModuleMap;
 use crate::output::{FrameWriter, Output};
@@ -66,12 +66,132 @@ pub fn refuse(writer: &FrameWriter, outcome: Outcome, error: ScriptError, starte
     });
 }
 
-/// Runs a validated job with QuickJS, writes its frames, and returns its outcome.
-///
-/// `started` is when the process began (for `wall_ms`) and `deadline` is
-/// when the run must end; the caller arms the watchdog for the same deadline.
-/// `calls` is the run's channel to its host (one that is closed makes every
-/// `fetch` fail).
+/// A runner readied before its job: its engine thread has built the engine
+/// (runtime, realms, the prelude's globals) and waits for the job, so the
+/// job's time is spent on the script alone. A pooled runner readies itself
+/// while it waits for its job on stdin.
+pub struct Readied {
+    writer: Arc<FrameWriter>,
+    stop: Arc<Stop>,
+    assign: mpsc::Sender<Assignment>,
+    engine: Option<std::thread::JoinHandle<Option<Outcome>>>,
+}
+
+/// What the engine thread is handed when the job arrives.
+struct Assignment {
+    job: Job,
+    host: Host,
+    started: Instant,
+}
+
+/// Starts the engine thread and readies its engine with `modules`; frames
+/// will go to `writer`.
+pub fn ready(modules: ModuleMap, writer: Arc<FrameWriter>) -> Readied {
+    let stop = Arc::new(Stop::new());
+    let (assign, assigned) = mpsc::channel::<Assignment>();
+    let base = Base {
+        modules,
+        stop: stop.clone(),
+        stack_limit: STACK_LIMIT,
+    };
+    let out = writer.clone();
+    let engine = std::thread::Builder::new()
+        .name("engine".into())
+        .stack_size(ENGINE_THREAD_STACK)
+        .spawn(move || {
+            let prepared = quickjs::QuickJs::prepare(base);
+            // No job (it was refused, or never came): nothing to run.
+            let Assignment { job, host, started } = assigned.recv().ok()?;
+            let mut engine = match prepared {
+                Ok(engine) => engine,
+                Err(what) => {
+                    let error = ScriptError::new("InternalError", what);
+                    refuse(&out, Outcome::InternalError, error, started);
+                    return Some(Outcome::InternalError);
+                }
+            };
+            let script = Script {
+                filename: &job.filename,
+                code: &job.code,
+            };
+            let ending = engine.run(script, host);
+            out.finish(ResultFrame {
+                outcome: ending.outcome,
+                value: ending.value,
+                error: ending.error,
+                cpu_ms: cpu_ms(),
+                wall_ms: started.elapsed().as_millis() as u64,
+                heap_peak_bytes: ending.heap_peak_bytes,
+            });
+            // Teardown (freeing the heap) happens after the result is out.
+            drop(engine);
+            Some(ending.outcome)
+        })
+        .ok();
+    Readied {
+        writer,
+        stop,
+        assign,
+        engine,
+    }
+}
+
+impl Readied {
+    /// Runs `job` (validated here) on the readied engine, writes its frames,
+    /// and returns its outcome.
+    ///
+    /// `started` is when the job arrived (for `wall_ms`) and `deadline` is
+    /// when the run must end; the caller arms the watchdog for the same
+    /// deadline. `calls` is the run's channel to its host (one that is
+    /// closed makes every `fetch` fail).
+    pub fn run(
+        self,
+        job: Job,
+        calls: Arc<HostChannel>,
+        started: Instant,
+        deadline: Instant,
+    ) -> Outcome {
+        if let Err(e) = job.validate() {
+            refuse(
+                &self.writer,
+                Outcome::InvalidJob,
+                ScriptError::new("InvalidJob", e.to_string()),
+                started,
+            );
+            return Outcome::InvalidJob;
+        }
+        let output = Arc::new(Output::new(
+            self.writer.clone(),
+            job.limits,
+            self.stop.clone(),
+            started,
+        ));
+        let host = Host {
+            output,
+            calls,
+            deadline,
+            timeout_ms: job.timeout_ms,
+            heap_limit: usize::try_from(job.memory_mb * 1024 * 1024).unwrap_or(usize::MAX),
+        };
+        let ran = self.engine.and_then(|engine| {
+            self.assign.send(Assignment { job, host, started }).ok()?;
+            engine.join().ok().flatten()
+        });
+        match ran {
+            Some(outcome) => outcome,
+            // A panic (or no thread at all) is our bug, never the script's.
+            None => {
+                let error =
+                    ScriptError::new("InternalError", "the runner failed; this is a bug in moat");
+                refuse(&self.writer, Outcome::InternalError, error, started);
+                Outcome::InternalError
+            }
+        }
+    }
+}
+
+/// Readies a runner and runs `job` on it at once: [`ready`] then
+/// [`Readied::run`], for callers with no time to spare before the job.
 pub fn run(
     job: &Job,
     modules: ModuleMap,
@@ -80,67 +200,7 @@ pub fn run(
     started: Instant,
     deadline: Instant,
 ) -> Outcome {
-    if let Err(e) = job.validate() {
-        refuse(
-            &writer,
-            Outcome::InvalidJob,
-            ScriptError::new("InvalidJob", e.to_string()),
-            started,
-        );
-        return Outcome::InvalidJob;
-    }
-    let stop = Arc::new(Stop::new());
-    let output = Arc::new(Output::new(
-        writer.clone(),
-        job.limits,
-        stop.clone(),
-        started,
-    ));
-    let host = Host {
-        output,
-        modules,
-        stop,
-        calls,
-        deadline,
-        timeout_ms: job.timeout_ms,
-        heap_limit: usize::try_from(job.memory_mb * 1024 * 1024).unwrap_or(usize::MAX),
-        stack_limit: STACK_LIMIT,
-    };
-    let script = Script {
-        filename: &job.filename,
-        code: &job.code,
-    };
-    let engine_thread = std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("engine".into())
-            .stack_size(ENGINE_THREAD_STACK)
-            .spawn_scoped(scope, || {
-                let mut engine = quickjs::QuickJs::default();
-                let ending = engine.run(script, host);
-                writer.finish(ResultFrame {
-                    outcome: ending.outcome,
-                    value: ending.value,
-                    error: ending.error,
-                    cpu_ms: cpu_ms(),
-                    wall_ms: started.elapsed().as_millis() as u64,
-                    heap_peak_bytes: ending.heap_peak_bytes,
-                });
-                // Teardown (freeing the heap) happens after the result is out.
-                drop(engine);
-                ending.outcome
-            })
-            .map(|handle| handle.join())
-    });
-    match engine_thread {
-        Ok(Ok(outcome)) => outcome,
-        // A panic (or no thread at all) is our bug, never the script's.
-        _ => {
-            let error =
-                ScriptError::new("InternalError", "the runner failed; this is a bug in moat");
-            refuse(&writer, Outcome::InternalError, error, started);
-            Outcome::InternalError
-        }
-    }
+    ready(modules, writer).run(job.clone(), calls, started, deadline)
 }
 
 /// The deadline for a job that starts now.

@@ -45,6 +45,14 @@ fn main() -> ExitCode {
         None => ModuleMap::builtins_only(),
     };
 
+    // Everything the job does not decide is built while it is awaited:
+    // the engine with its prelude, and the threads the run will need.
+    let readied = moat_runner::ready(modules, writer.clone());
+    let watchdog = moat_runner::watchdog::start(writer.clone(), |o| {
+        std::process::exit(i32::from(o.exit_code()))
+    });
+    let (calls, replies) = HostChannel::waiting(writer.clone());
+
     // The job is the first line (JSON has no raw newlines) or, from a host
     // that closes stdin after it, everything up to EOF.
     let mut stdin = BufReader::new(std::io::stdin());
@@ -74,10 +82,9 @@ fn main() -> ExitCode {
     };
 
     let deadline = moat_runner::deadline_for(&job, started);
-    moat_runner::watchdog::spawn(deadline, job.timeout_ms, writer.clone(), started, |o| {
-        std::process::exit(i32::from(o.exit_code()))
-    });
-    let calls = Arc::new(HostChannel::spawn(writer.clone(), Box::new(stdin)));
-    let outcome = moat_runner::run(&job, modules, writer, calls, started, deadline);
+    watchdog.arm(deadline, job.timeout_ms, started);
+    replies.attach(Box::new(stdin));
+    let calls = Arc::new(calls);
+    let outcome = readied.run(job, calls, started, deadline);
     exit(outcome)
 }

@@ -18,20 +18,34 @@ use crate::output::FrameWriter;
 /// engine's own interrupt to win in the normal case.
 pub const MARGIN: Duration = Duration::from_millis(250);
 
-/// Starts the watchdog thread. `expire` runs after the timeout frame is out
-/// (or could not be written), or, when the result was already written but the
-/// process is still here (a teardown that hangs), with that result's outcome;
-/// the binary passes a function that exits.
-pub fn spawn(
-    deadline: Instant,
-    timeout_ms: u64,
-    writer: Arc<FrameWriter>,
-    started: Instant,
-    expire: impl FnOnce(Outcome) + Send + 'static,
-) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
+/// A watchdog thread started before its job, waiting to be armed (a thread
+/// is costly to start inside gVisor; a pooled runner starts it early).
+pub struct Watchdog {
+    arm: std::sync::mpsc::Sender<(Instant, u64, Instant)>,
+}
+
+impl Watchdog {
+    /// Arms it for `deadline` (a job of `timeout_ms`, arrived at `started`).
+    pub fn arm(self, deadline: Instant, timeout_ms: u64, started: Instant) {
+        // A thread that could not start leaves the launcher's kill as the
+        // last word, as it always is.
+        let _ = self.arm.send((deadline, timeout_ms, started));
+    }
+}
+
+/// Starts the watchdog thread, unarmed; dropping the [`Watchdog`] unarmed
+/// ends it. `expire` runs after the timeout frame is out (or could not be
+/// written), or, when the result was already written but the process is
+/// still here (a teardown that hangs), with that result's outcome; the
+/// binary passes a function that exits.
+pub fn start(writer: Arc<FrameWriter>, expire: impl FnOnce(Outcome) + Send + 'static) -> Watchdog {
+    let (arm, armed) = std::sync::mpsc::channel::<(Instant, u64, Instant)>();
+    let spawned = std::thread::Builder::new()
         .name("watchdog".into())
         .spawn(move || {
+            let Ok((deadline, timeout_ms, started)) = armed.recv() else {
+                return;
+            };
             let fire_at = deadline + MARGIN;
             loop {
                 let now = Instant::now();
@@ -57,6 +71,9 @@ pub fn spawn(
             };
             writer.finish_within(frame, Duration::from_millis(100));
             expire(Outcome::Timeout);
-        })
-        .expect("spawning the watchdog thread")
+        });
+    if let Err(e) = spawned {
+        eprintln!("moat-runner: cannot start the watchdog: {e}");
+    }
+    Watchdog { arm }
 }

@@ -5,7 +5,7 @@
 //! handle. They are passed to the prelude in one object that the prelude keeps
 //! in its closure, never on `globalThis`.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,14 +22,32 @@ use crate::output::{FileRefused, Output};
 
 /// State the host calls share with the event loop.
 pub struct Shared {
-    /// Logs and files, under the caps.
-    pub output: Arc<Output>,
+    /// Logs and files, under the caps (bound when the job arrives).
+    pub output: OnceCell<Arc<Output>>,
     /// Pending timers.
     pub timers: RefCell<Timers>,
-    /// The channel to the host (`fetch`).
-    pub channel: Arc<HostChannel>,
+    /// The channel to the host (`fetch`; bound when the job arrives).
+    pub channel: OnceCell<Arc<HostChannel>>,
     /// Calls waiting for their replies.
     pub pending: RefCell<PendingCalls>,
+}
+
+impl Shared {
+    /// The run's output. The prelude is installed before the job binds it
+    /// and calls no host function while it installs, so no script can reach
+    /// this unbound.
+    pub fn output(&self) -> &Arc<Output> {
+        self.output
+            .get()
+            .expect("the job binds the output before any script runs")
+    }
+
+    /// The run's channel to its host (bound with the output).
+    pub fn channel(&self) -> &Arc<HostChannel> {
+        self.channel
+            .get()
+            .expect("the job binds the channel before any script runs")
+    }
 }
 
 /// Copies a typed array's bytes out of the engine.
@@ -126,7 +144,7 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
     host.set(
         "log",
         Function::new(ctx.clone(), move |lvl: String, msg: String| {
-            s.output.log(level(&lvl), msg)
+            s.output().log(level(&lvl), msg)
         })?,
     )?;
 
@@ -139,7 +157,7 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
                 let Some(bytes) = copy_bytes(&data) else {
                     return Err(Exception::throw_type(&ctx, "the file data is detached"));
                 };
-                s.output.file(&name, &media, &bytes).map_err(|e| match e {
+                s.output().file(&name, &media, &bytes).map_err(|e| match e {
                     FileRefused::Limit(_) => Exception::throw_range(&ctx, &e.to_string()),
                     _ => Exception::throw_type(&ctx, &e.to_string()),
                 })
@@ -343,7 +361,7 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
                   reject: Function<'js>| {
                 calls::call(
                     &ctx,
-                    &s.channel,
+                    s.channel(),
                     &s.pending,
                     (op, args, body, resolve, reject),
                 )
@@ -355,7 +373,7 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
     host.set(
         "cancel",
         Function::new(ctx.clone(), move |id: f64| {
-            calls::cancel(&s.channel, &s.pending, id)
+            calls::cancel(s.channel(), &s.pending, id)
         })?,
     )?;
 

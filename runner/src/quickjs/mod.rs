@@ -1,6 +1,6 @@
 //! The QuickJS engine (through `rquickjs`): one runtime and one context per
-//! run, a Rust event loop, and the mapping from what QuickJS reports to the
-//! user's outcomes.
+//! run, readied with the prelude before the job arrives, a Rust event loop,
+//! and the mapping from what QuickJS reports to the user's outcomes.
 //!
 //! Limits are set before any code runs: the heap meter (memory), the stack
 //! limit, and an interrupt handler that stops the script, uncatchably, at the
@@ -15,9 +15,9 @@ mod host;
 mod loader;
 mod timers;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use moat_wire::{Outcome, ScriptError};
@@ -29,47 +29,55 @@ use self::host::Shared;
 use self::loader::{Imports, LoadLog, PreludeExports, NOT_ALLOWED_ERROR};
 use self::timers::Timers;
 use crate::allocator::{HeapStats, MeteredAllocator};
-use crate::engine::{Ending, Engine, Host, Script};
+use crate::engine::{Base, Ending, Engine, Host, Script};
 use crate::stop::Stop;
 
 /// Longest error message and stack passed on to the user.
 const MAX_MESSAGE: usize = 8 * 1024;
 const MAX_STACK: usize = 16 * 1024;
 
-/// The QuickJS engine. After a run it keeps the runtime alive until it is
-/// dropped, so the caller can write the result before paying for teardown.
-#[derive(Default)]
+/// The QuickJS engine, readied before its job: runtime, the script's realm
+/// with the prelude installed, and the serialiser's realm. After its run it
+/// keeps all of it until dropped, so the caller can write the result before
+/// paying for teardown.
 pub struct QuickJs {
-    /// The script's context, the serialiser's, and their runtime (dropped in
-    /// that order).
-    retired: Option<(Context, Context, Runtime)>,
+    // Fields drop in order: handles into the heap, then the realms, then
+    // the runtime.
+    stringify: Persistent<Function<'static>>,
+    shared: Rc<Shared>,
+    rejections: Rejections,
+    log: Rc<RefCell<LoadLog>>,
+    context: Context,
+    /// Held so `stringify`'s realm lives as long as the engine.
+    _serialiser: Context,
+    /// Held: everything above lives in it.
+    _rt: Runtime,
+    stats: Arc<HeapStats>,
+    deadline: Arc<Mutex<Option<Instant>>>,
+    stop: Arc<Stop>,
 }
 
 /// Rejections not (yet) handled: (promise, reason).
 type Rejections = Rc<RefCell<Vec<(Persistent<Value<'static>>, Persistent<Value<'static>>)>>>;
 
 impl Engine for QuickJs {
-    fn run(&mut self, script: Script<'_>, host: Host) -> Ending {
+    fn prepare(base: Base) -> Result<Self, String> {
         let stats = Arc::new(HeapStats::default());
-        let internal = |what: &str, stats: &HeapStats| {
-            Ending::failed(
-                Outcome::InternalError,
-                ScriptError::new("InternalError", what),
-                stats.peak() as u64,
-            )
-        };
-        let rt =
-            match Runtime::new_with_alloc(MeteredAllocator::new(host.heap_limit, stats.clone())) {
-                Ok(rt) => rt,
-                Err(_) => return internal("cannot create the JS runtime", &stats),
-            };
-        rt.set_max_stack_size(host.stack_limit);
+        // Until the job says otherwise, the smallest heap any job may have:
+        // the prelude must fit in every run's limit.
+        let floor = usize::try_from(moat_wire::job::MEMORY_MB_RANGE.0 << 20).unwrap_or(usize::MAX);
+        let rt = Runtime::new_with_alloc(MeteredAllocator::new(floor, stats.clone()))
+            .map_err(|_| "cannot create the JS runtime")?;
+        rt.set_max_stack_size(base.stack_limit);
 
-        let (stop, heap, deadline) = (host.stop.clone(), stats.clone(), host.deadline);
+        // No deadline until the job arrives (the prelude is ours, and short).
+        let deadline: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let (stop, heap, due) = (base.stop.clone(), stats.clone(), deadline.clone());
         rt.set_interrupt_handler(Some(Box::new(move || {
+            let due = *due.lock().unwrap_or_else(|e| e.into_inner());
             if heap.exhausted() {
                 stop.set(Outcome::Oom);
-            } else if Instant::now() >= deadline {
+            } else if due.is_some_and(|d| Instant::now() >= d) {
                 stop.set(Outcome::Timeout);
             }
             let stopping = stop.reason().is_some();
@@ -103,60 +111,111 @@ impl Engine for QuickJs {
         )));
 
         let log = Rc::new(RefCell::new(LoadLog::default()));
-        let imports = Imports::new(host.modules, log.clone());
+        let imports = Imports::new(base.modules, log.clone());
         rt.set_loader(imports.clone(), imports);
 
-        let Ok(context) = Context::full(&rt) else {
-            return internal("cannot create the JS context", &stats);
-        };
+        let context = Context::full(&rt).map_err(|_| "cannot create the JS context")?;
         // The result is serialised by the JSON.stringify of a second, bare
         // realm. QuickJS's stringify keeps its cycle-check stack in an array
         // of the realm the function belongs to; in the script's realm, a
         // setter planted on Array.prototype[0] would break every result.
-        let Ok(serialiser) = Context::custom::<intrinsic::Json>(&rt) else {
-            return internal("cannot create the JSON context", &stats);
-        };
-        let stringify = serialiser.with(|ctx| {
-            let json: Object = ctx.globals().get("JSON")?;
-            let stringify: Function = json.get("stringify")?;
-            rquickjs::Result::Ok(Persistent::save(&ctx, stringify))
-        });
-        let Ok(stringify) = stringify else {
-            return internal("cannot find JSON.stringify", &stats);
-        };
+        let serialiser = Context::custom::<intrinsic::Json>(&rt)
+            .map_err(|_| "cannot create the JSON context")?;
+        let stringify = serialiser
+            .with(|ctx| {
+                let json: Object = ctx.globals().get("JSON")?;
+                let stringify: Function = json.get("stringify")?;
+                rquickjs::Result::Ok(Persistent::save(&ctx, stringify))
+            })
+            .map_err(|_| "cannot find JSON.stringify")?;
         let shared = Rc::new(Shared {
-            output: host.output.clone(),
+            output: OnceCell::new(),
             timers: RefCell::new(Timers::default()),
-            channel: host.calls.clone(),
+            channel: OnceCell::new(),
             pending: RefCell::default(),
         });
-        let mut ending = context.with(|ctx| {
-            let Ok(stringify) = stringify.restore(&ctx) else {
-                return internal("cannot restore JSON.stringify", &stats);
+        context.with(|ctx| install_prelude(&ctx, &shared))?;
+        Ok(Self {
+            stringify,
+            shared,
+            rejections,
+            log,
+            context,
+            _serialiser: serialiser,
+            _rt: rt,
+            stats,
+            deadline,
+            stop: base.stop,
+        })
+    }
+
+    fn run(&mut self, script: Script<'_>, host: Host) -> Ending {
+        self.stats.set_limit(host.heap_limit);
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Some(host.deadline);
+        let bound = self.shared.output.set(host.output).is_ok()
+            && self.shared.channel.set(host.calls).is_ok();
+        if !bound {
+            return Ending::failed(
+                Outcome::InternalError,
+                ScriptError::new("InternalError", "an engine runs one script"),
+                self.stats.peak() as u64,
+            );
+        }
+        let mut ending = self.context.with(|ctx| {
+            let Ok(stringify) = self.stringify.clone().restore(&ctx) else {
+                return Ending::failed(
+                    Outcome::InternalError,
+                    ScriptError::new("InternalError", "cannot restore JSON.stringify"),
+                    0,
+                );
             };
             let session = Session {
                 ctx: ctx.clone(),
                 stringify,
-                shared: shared.clone(),
-                stop: host.stop.clone(),
-                stats: stats.clone(),
-                log: log.clone(),
-                rejections: rejections.clone(),
+                shared: self.shared.clone(),
+                stop: self.stop.clone(),
+                stats: self.stats.clone(),
+                log: self.log.clone(),
+                rejections: self.rejections.clone(),
                 timeout_ms: host.timeout_ms,
                 heap_limit: host.heap_limit,
                 deadline: host.deadline,
             };
             let ending = session.run(script);
             // Handles into the heap must go before the runtime does.
-            shared.timers.borrow_mut().clear_all();
-            shared.pending.borrow_mut().clear();
-            rejections.borrow_mut().clear();
+            self.shared.timers.borrow_mut().clear_all();
+            self.shared.pending.borrow_mut().clear();
+            self.rejections.borrow_mut().clear();
             ending
         });
-        ending.heap_peak_bytes = stats.peak() as u64;
-        self.retired = Some((context, serialiser, rt));
+        ending.heap_peak_bytes = self.stats.peak() as u64;
         ending
     }
+}
+
+/// Installs the prelude's globals in `ctx`, with its host calls bound to
+/// `shared`, and keeps its exports for the run (in the realm's userdata).
+fn install_prelude(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<(), String> {
+    let factory: Function = ctx
+        .eval(crate::prelude::SCRIPT)
+        .map_err(|_| "the prelude does not compile")?;
+    let host = host::host_object(ctx, shared).map_err(|_| "cannot build host calls")?;
+    let exports: Object = factory.call((host,)).map_err(|_| {
+        let _ = ctx.catch();
+        "the prelude failed"
+    })?;
+    let inspect = exports.get("inspect").map_err(|_| "prelude exports")?;
+    let save = exports.get("save").map_err(|_| "prelude exports")?;
+    let describe_error = exports
+        .get("describeError")
+        .map_err(|_| "prelude exports")?;
+    ctx.store_userdata(PreludeExports {
+        inspect,
+        save,
+        describe_error,
+    })
+    .map_err(|_| "cannot store prelude exports")?;
+    Ok(())
 }
 
 /// Where the script's value is on its way to settling.
@@ -186,15 +245,6 @@ struct Session<'js> {
 
 impl<'js> Session<'js> {
     fn run(&self, script: Script<'_>) -> Ending {
-        if let Err(what) = self.install_prelude() {
-            return self.ending_for_stop().unwrap_or_else(|| {
-                Ending::failed(
-                    Outcome::InternalError,
-                    ScriptError::new("InternalError", what),
-                    0,
-                )
-            });
-        }
         let declared = match Module::declare(self.ctx.clone(), script.filename, script.code) {
             Ok(m) => m,
             Err(_) => return self.thrown(true),
@@ -233,7 +283,7 @@ impl<'js> Session<'js> {
                 continue;
             }
             // A reply already here is delivered before anything waits.
-            if let Some(done) = self.shared.channel.next(None) {
+            if let Some(done) = self.shared.channel().next(None) {
                 if calls::deliver(&self.ctx, &self.shared.pending, done).is_err() {
                     return self.thrown(false);
                 }
@@ -241,7 +291,7 @@ impl<'js> Session<'js> {
             }
             let next = self.shared.timers.borrow_mut().next_due();
             let alive = self.shared.timers.borrow().keep_alive();
-            let calling = self.shared.channel.in_flight() > 0;
+            let calling = self.shared.channel().in_flight() > 0;
             if !alive && !calling {
                 return match phase {
                     Phase::Settled(value) => self.finish(value),
@@ -265,7 +315,7 @@ impl<'js> Session<'js> {
                 // Idle: wait for a reply (a run with calls in flight is not
                 // done) or the next timer, never past the deadline.
                 if calling {
-                    if let Some(done) = self.shared.channel.next(Some(wake)) {
+                    if let Some(done) = self.shared.channel().next(Some(wake)) {
                         if calls::deliver(&self.ctx, &self.shared.pending, done).is_err() {
                             return self.thrown(false);
                         }
@@ -370,7 +420,7 @@ impl<'js> Session<'js> {
             Some(Ok(s)) => Some(s),
             Some(Err(_)) => return self.thrown(false),
         };
-        let max = self.shared.output.limits().max_result_bytes;
+        let max = self.shared.output().limits().max_result_bytes;
         if let Some(s) = &json {
             if s.len() as u64 > max {
                 self.stop.set(Outcome::OutputLimit);
@@ -400,32 +450,6 @@ impl<'js> Session<'js> {
             error: None,
             heap_peak_bytes: 0,
         }
-    }
-
-    fn install_prelude(&self) -> Result<(), &'static str> {
-        let factory: Function = self
-            .ctx
-            .eval(crate::prelude::SCRIPT)
-            .map_err(|_| "the prelude does not compile")?;
-        let host =
-            host::host_object(&self.ctx, &self.shared).map_err(|_| "cannot build host calls")?;
-        let exports: Object = factory.call((host,)).map_err(|_| {
-            let _ = self.ctx.catch();
-            "the prelude failed"
-        })?;
-        let inspect = exports.get("inspect").map_err(|_| "prelude exports")?;
-        let save = exports.get("save").map_err(|_| "prelude exports")?;
-        let describe_error = exports
-            .get("describeError")
-            .map_err(|_| "prelude exports")?;
-        self.ctx
-            .store_userdata(PreludeExports {
-                inspect,
-                save,
-                describe_error,
-            })
-            .map_err(|_| "cannot store prelude exports")?;
-        Ok(())
     }
 
     /// The ending for a raised stop signal, if any.

@@ -148,6 +148,8 @@ pub struct Dispatcher {
     /// for it, sent here by the task that kept watching it.
     late_tx: mpsc::UnboundedSender<(Client, jetstream::Message)>,
     late: mpsc::UnboundedReceiver<(Client, jetstream::Message)>,
+    /// Late runs received while waiting, taken before the channel's next.
+    arrived: std::collections::VecDeque<(Client, jetstream::Message)>,
 }
 
 impl Dispatcher {
@@ -184,6 +186,7 @@ impl Dispatcher {
             next_capped_reset: now + CAPPED_RESET,
             late_tx,
             late,
+            arrived: std::collections::VecDeque::new(),
         };
         dispatcher.resync().await;
         Ok(dispatcher)
@@ -277,8 +280,8 @@ impl Dispatcher {
         }
     }
 
-    /// Sleeps until something could have changed: a wake, a freed slot, or
-    /// the next resync.
+    /// Sleeps until something could have changed: a wake, a freed slot, a
+    /// run reaching an abandoned pull request, or the next resync.
     async fn wait(&mut self, shutdown: &CancellationToken) {
         let resync = tokio::time::sleep_until(self.next_resync);
         let freed = self.freed.clone();
@@ -288,12 +291,18 @@ impl Dispatcher {
                 None => std::future::pending().await,
             }
         };
+        let mut arrived = None;
         let woke = tokio::select! {
             () = shutdown.cancelled() => None,
             () = resync => None,
             () = freed.notified() => None,
+            late = self.late.recv() => {
+                arrived = late;
+                None
+            }
             w = wake => Some(w),
         };
+        self.arrived.extend(arrived);
         match woke {
             Some(Some(m)) => self.on_wake(&m.subject),
             // The client is gone: resyncs alone find work from now on.
@@ -306,7 +315,11 @@ impl Dispatcher {
     /// slot may take it, else handed straight back to the queue (and its
     /// client woken) rather than left to wait out its ack wait.
     async fn take_late(&mut self, anon_ok: bool) -> Option<Delivery> {
-        while let Ok((client, message)) = self.late.try_recv() {
+        while let Some((client, message)) = self
+            .arrived
+            .pop_front()
+            .or_else(|| self.late.try_recv().ok())
+        {
             let cap = self.settings.consumers.concurrency(client.0).max(1) as usize;
             let room = self.held(&client).runs < cap;
             if room && (client.0 == Plan::Tenant || anon_ok) {
