@@ -69,10 +69,11 @@ test: deps lint rootfs rootfs-probe
     cargo build --workspace --bins
     cargo test --workspace
 
-# Benchmarks (criterion): runner start, hello module, CPU-bound script, vs node.
-bench: deps
-    cargo build --release -p moat-runner
-    cargo bench -p moat-benches --bench runner
+# Every benchmark in one run, and the report in docs/performance.md (root): the
+# runner vs node, a private `moat up` under load, the edge flood, the baselines
+# (runsc alone, the churn floor, node + vm2 per sandbox), a pooled sandbox's memory.
+bench: deps rootfs build
+    bash scripts/bench.sh
 
 # Latency and throughput at 1, 4 and 16 clients, and an edge flood, against a running
 # `just up` (MOAT_BENCH_KEY: a tenant's key; MOAT_SERVER, MOAT_BENCH_SECONDS: see benches/load.rs).
