@@ -43,21 +43,11 @@ macro_rules! prelude {
     };
 }
 
-prelude!(
-    "primordials.js",
-    "inspect.js",
-    "console.js",
-    "timers.js",
-    "encoding.js",
-    "url.js",
-    "structured_clone.js",
-    "abort.js",
-    "headers.js",
-    "fetch.js",
-    "crypto.js",
-    "files.js",
-    "exports.js",
-);
+include!("list.rs");
+
+/// [`SCRIPT`] compiled by the build script (`runner/build.rs`) into a QuickJS
+/// module whose default export is the prelude's function.
+pub const BYTECODE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/prelude.qjsbc"));
 
 #[cfg(test)]
 mod tests {

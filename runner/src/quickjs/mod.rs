@@ -196,9 +196,23 @@ impl Engine for QuickJs {
 /// Installs the prelude's globals in `ctx`, with its host calls bound to
 /// `shared`, and keeps its exports for the run (in the realm's userdata).
 fn install_prelude(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<(), String> {
-    let factory: Function = ctx
-        .eval(crate::prelude::SCRIPT)
-        .map_err(|_| "the prelude does not compile")?;
+    // SAFETY: the bytes are the build script's compilation of our own
+    // prelude by this same QuickJS (one rquickjs, one lockfile), embedded
+    // in the binary for its whole life; nothing of a run's reaches them.
+    #[allow(unsafe_code)]
+    let declared = unsafe { Module::load(ctx.clone(), crate::prelude::BYTECODE) }
+        .map_err(|_| "the prelude's bytecode does not load")?;
+    let (module, evaluated) = declared
+        .eval()
+        .map_err(|_| "the prelude's module does not evaluate")?;
+    while ctx.execute_pending_job() {}
+    if !matches!(evaluated.state(), PromiseState::Resolved) {
+        return Err("the prelude's module did not finish".into());
+    }
+    let factory: Function = module
+        .namespace()
+        .and_then(|ns| ns.get("default"))
+        .map_err(|_| "the prelude exports no function")?;
     let host = host::host_object(ctx, shared).map_err(|_| "cannot build host calls")?;
     let exports: Object = factory.call((host,)).map_err(|_| {
         let _ = ctx.catch();
