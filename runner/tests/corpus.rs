@@ -726,6 +726,7 @@ corpus! {
     import_os,
     import_node_fs,
     import_moat_unknown,
+    import_moat_prelude,
     import_relative,
     import_passwd,
     import_absolute,
