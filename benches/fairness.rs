@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use moat_testkit::http::{connect_from, request_from, submit_from};
+use moat_testkit::http::{connect_from, submit_from};
 
 /// Submits `code` from `from`; the accepted run's events URL, or the
 /// refusal's status.
@@ -113,17 +113,7 @@ async fn flood_address(
 async fn main() {
     let server = moat_benches::server();
     let runs = moat_benches::count_from_env("MOAT_BENCH_RUNS", 20);
-    if request_from(
-        server,
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        "GET",
-        "/healthz",
-        None,
-        "",
-    )
-    .await
-    .is_none()
-    {
+    if !moat_benches::edge_is_up(server) {
         eprintln!("no moat edge at {server}: start one with `just up`");
         std::process::exit(1);
     }

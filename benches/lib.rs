@@ -18,6 +18,25 @@ pub fn server() -> std::net::SocketAddr {
         .expect("MOAT_SERVER is http://IP:PORT")
 }
 
+/// Whether an edge answers `GET /healthz` at `server` with 200 (bounded):
+/// the benchmarks that drive a running system check before they start.
+pub fn edge_is_up(server: std::net::SocketAddr) -> bool {
+    use std::io::Read;
+    let Ok(mut s) =
+        std::net::TcpStream::connect_timeout(&server, std::time::Duration::from_secs(2))
+    else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: moat\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
+}
+
 /// A count from the environment variable `name`, or `default`.
 pub fn count_from_env(name: &str, default: usize) -> usize {
     std::env::var(name)

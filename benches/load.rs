@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use moat_testkit::http::{connect_from, request_from, submit_from};
+use moat_testkit::http::{connect_from, submit_from};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One run's times, from its submit.
@@ -280,16 +280,7 @@ async fn main() {
     let seconds = moat_benches::count_from_env("MOAT_BENCH_SECONDS", 15) as u64;
     let pace =
         Duration::from_millis(moat_benches::count_from_env("MOAT_BENCH_PACE_MS", 400) as u64);
-    let healthy = request_from(
-        server,
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        "GET",
-        "/healthz",
-        None,
-        "",
-    )
-    .await;
-    if healthy.is_none() {
+    if !moat_benches::edge_is_up(server) {
         eprintln!("no moat edge at {server}: start one with `moat up`");
         std::process::exit(1);
     }

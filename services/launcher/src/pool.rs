@@ -322,13 +322,13 @@ impl Inner {
             {
                 state.handed.pop_front();
             }
-            if let Some(pos) = state
-                .ready
-                .iter()
-                .position(|w| w.fit(self.config.max_age, now).is_err())
-            {
+            let unfit = state.ready.iter().enumerate().find_map(|(pos, w)| {
+                w.fit(self.config.max_age, now)
+                    .err()
+                    .map(|reason| (pos, reason))
+            });
+            if let Some((pos, reason)) = unfit {
                 let w = state.ready.remove(pos).expect("the position exists");
-                let reason = w.fit(self.config.max_age, now).err().unwrap_or("age");
                 return Step::Destroy(Box::new(w), reason);
             }
             let target = state.handed.len().clamp(self.config.min, self.config.max);

@@ -282,11 +282,7 @@ pub async fn run_until_result(
         Ok(read) => read,
         Err(_) => {
             tracing::debug!("output still open after the exit: destroying first");
-            let t = Instant::now();
-            if let Some(s) = sandbox.take() {
-                s.destroy().await?;
-            }
-            teardown = t.elapsed();
+            destroy_now(&mut sandbox, &mut teardown).await?;
             reader.await
         }
     };
@@ -294,11 +290,7 @@ pub async fn run_until_result(
     let stderr = match tokio::time::timeout(READERS_GRACE, &mut errors).await {
         Ok(kept) => kept.unwrap_or_default(),
         Err(_) => {
-            if let Some(s) = sandbox.take() {
-                let t = Instant::now();
-                s.destroy().await?;
-                teardown = t.elapsed();
-            }
+            destroy_now(&mut sandbox, &mut teardown).await?;
             errors.await.unwrap_or_default()
         }
     };
@@ -327,6 +319,20 @@ pub async fn run_until_result(
         },
         sandbox,
     })
+}
+
+/// Destroys the sandbox now, if still there, to close pipes its exit left
+/// open; the time goes into `teardown`.
+async fn destroy_now(
+    sandbox: &mut Option<Sandbox>,
+    teardown: &mut Duration,
+) -> Result<(), SandboxError> {
+    if let Some(s) = sandbox.take() {
+        let t = Instant::now();
+        s.destroy().await?;
+        *teardown = t.elapsed();
+    }
+    Ok(())
 }
 
 /// The run's result from what the launcher saw, most damning first.
