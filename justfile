@@ -62,10 +62,14 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Render the Helm chart (default and production values) into .run/chart and check every object offline.
+chart:
+    bash scripts/chart.sh
+
 # The sandbox tests start their own nats-server and containerd (as root) in temporary
 # directories; tests/up.rs starts the whole system with `moat up` and drives the playground.
 # The whole suite: lints, then every test (unit, corpus, sandbox, end to end).
-test: deps lint rootfs rootfs-probe
+test: deps lint chart rootfs rootfs-probe
     cargo build --workspace --bins
     cargo test --workspace
 

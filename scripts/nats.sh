@@ -8,6 +8,10 @@
 #   scripts/nats.sh stop  [RUN_DIR]
 #   scripts/nats.sh status [RUN_DIR]
 #   scripts/nats.sh run   [RUN_DIR] [PORT]   # in the foreground (`moat up` supervises it)
+#   scripts/nats.sh users [RUN_DIR]          # prints the users' passwords (KEY=VALUE)
+#
+# The users of nats/users.conf get random passwords on the first start,
+# kept in RUN_DIR/users.env (mode 600): MOAT_NATS_PASSWORD_<USER>=...
 set -euo pipefail
 
 VERSION=2.15.1
@@ -31,8 +35,34 @@ nats_bin() {
   echo "$bin"
 }
 
+# Creates RUN_DIR/users.env once and exports its passwords. Each is `p` and
+# 32 hex digits: nats-server parses an environment value as a config token,
+# so a value that looks like a number would not be a password.
+users() {
+  local file="$run_dir/users.env" user
+  mkdir -p "$run_dir"
+  if [[ ! -s $file ]]; then
+    (
+      umask 077
+      for user in EDGE LAUNCHER RECORDER EGRESS ADMIN SYS; do
+        echo "MOAT_NATS_PASSWORD_$user=p$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+      done >"$file.tmp"
+      mv "$file.tmp" "$file"
+    )
+  fi
+  set -a
+  # shellcheck source=/dev/null
+  source "$file"
+  set +a
+}
+
 case $cmd in
+users)
+  users
+  cat "$run_dir/users.env"
+  ;;
 run)
+  users
   bin=$(nats_bin)
   mkdir -p "$run_dir/store"
   echo "nats://127.0.0.1:$port" >"$run_dir/url"
@@ -41,6 +71,7 @@ run)
   ;;
 start)
   if running; then cat "$run_dir/url"; exit 0; fi
+  users
   bin=$(nats_bin)
   mkdir -p "$run_dir/store"
   MOAT_NATS_PORT=$port MOAT_NATS_STORE="$run_dir/store" \
@@ -69,7 +100,7 @@ status)
   if running; then echo "running: $(cat "$run_dir/url")"; else echo "stopped"; exit 1; fi
   ;;
 *)
-  echo "usage: $0 start|stop|status|run [RUN_DIR] [PORT]" >&2
+  echo "usage: $0 start|stop|status|run|users [RUN_DIR] [PORT]" >&2
   exit 2
   ;;
 esac

@@ -1,12 +1,16 @@
 //! Where `moat up` keeps everything and listens: the run directory (`.run/`
 //! by default) and the paths under it (containerd's state, the SQLite
 //! database, the files store, each launcher's I/O directory, the edge's
-//! token secret), the scripts, binaries and rootfs it uses, and its ports.
+//! token secret, the NATS users' passwords), the scripts, binaries and
+//! rootfs it uses, and its ports.
 //! Resolving paths only: checking them is [`super::preflight`], using them
 //! [`super::stages`].
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+use moat_queue::Role;
 
 use super::UpError;
 use crate::cli::UpArgs;
@@ -141,6 +145,60 @@ impl Layout {
             .and_then(|mut f| std::io::Write::write_all(&mut f, secret.as_bytes()))
             .map_err(failed)?;
         Ok(secret)
+    }
+}
+
+/// The passwords of moat's NATS users (`nats/users.conf`), by user name.
+#[derive(Debug, Clone, Default)]
+pub struct NatsUsers(HashMap<String, String>);
+
+impl NatsUsers {
+    /// Reads `MOAT_NATS_PASSWORD_<USER>=...` lines.
+    pub fn parse(text: &str) -> Self {
+        Self(
+            text.lines()
+                .filter_map(|line| line.strip_prefix("MOAT_NATS_PASSWORD_"))
+                .filter_map(|rest| rest.split_once('='))
+                .map(|(user, password)| (user.to_lowercase(), password.trim().to_owned()))
+                .collect(),
+        )
+    }
+
+    /// `role`'s login as a service's environment.
+    pub fn env(&self, role: Role) -> Vec<(String, String)> {
+        vec![
+            ("MOAT_NATS_USER".to_owned(), role.user().to_owned()),
+            (
+                "MOAT_NATS_PASSWORD".to_owned(),
+                self.0.get(role.user()).cloned().unwrap_or_default(),
+            ),
+        ]
+    }
+}
+
+impl Layout {
+    /// The NATS users' passwords, made once per run directory by
+    /// `scripts/nats.sh users` (which nats-server's own start reads too).
+    pub fn nats_users(&self) -> Result<NatsUsers, UpError> {
+        let dir = self.dir.join("nats");
+        let out = std::process::Command::new("bash")
+            .arg(self.scripts.join("nats.sh"))
+            .arg("users")
+            .arg(&dir)
+            .output()
+            .map_err(|source| UpError::Dir {
+                path: dir.clone(),
+                source,
+            })?;
+        let users = NatsUsers::parse(&String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() || Role::ALL.iter().any(|r| !users.0.contains_key(r.user())) {
+            return Err(UpError::Missing(vec![format!(
+                "scripts/nats.sh users {} made no NATS passwords: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )]));
+        }
+        Ok(users)
     }
 }
 

@@ -79,7 +79,7 @@ pub async fn up(layout: Layout, shutdown: CancellationToken) -> Result<(), UpErr
     if !missing.is_empty() {
         return Err(UpError::Missing(missing));
     }
-    let planned = layout.stages(&layout.secret()?);
+    let planned = layout.stages(&layout.secret()?, &layout.nats_users()?);
     let width = planned
         .iter()
         .flatten()

@@ -12,13 +12,17 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use moat_queue::Role;
+
+use super::layout::NatsUsers;
 use super::probes::{http_ok, tcp_open, unix_open, wait_for};
 use super::Layout;
 use crate::supervise::{Log, Spec, Supervised};
 
 impl Layout {
-    /// The services, in start order by stage; `secret` is the edge's.
-    pub fn stages(&self, secret: &str) -> Vec<Vec<Spec>> {
+    /// The services, in start order by stage; `secret` is the edge's, and
+    /// each service logs in to NATS as its own user of `users`.
+    pub fn stages(&self, secret: &str, users: &NatsUsers) -> Vec<Vec<Spec>> {
         let bash = PathBuf::from("bash");
         let script = |name: &str| self.scripts.join(name).display().to_string();
         let local = |port: u16| format!("127.0.0.1:{port}");
@@ -31,8 +35,9 @@ impl Layout {
                 self.dir.join("files").display().to_string(),
             ),
         ];
-        let with = |extra: Vec<(&str, String)>| {
+        let with = |role: Role, extra: Vec<(&str, String)>| {
             let mut env = common.clone();
+            env.extend(users.env(role));
             env.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
             env
         };
@@ -67,7 +72,10 @@ impl Layout {
             name: "recorder".into(),
             program: self.bin_dir.join("moat-recorder"),
             args: vec![],
-            env: with(vec![("MOAT_METRICS_ADDR", local(self.metrics_port + 1))]),
+            env: with(
+                Role::Recorder,
+                vec![("MOAT_METRICS_ADDR", local(self.metrics_port + 1))],
+            ),
             grace: Duration::from_secs(10),
             isolated: false,
         }];
@@ -82,24 +90,27 @@ impl Layout {
             workers.push(Spec {
                 program: self.bin_dir.join("moat-launcher"),
                 args: vec![],
-                env: with(vec![
-                    ("MOAT_INSTANCE", name.clone()),
-                    ("MOAT_METRICS_ADDR", local(self.metrics_port + 2 + i)),
-                    (
-                        "MOAT_CONTAINERD_SOCKET",
-                        self.containerd_socket().display().to_string(),
-                    ),
-                    (
-                        "MOAT_RUNTIME_BINARY",
-                        ctr.join("runsc-moat").display().to_string(),
-                    ),
-                    ("MOAT_RUNTIME_ROOT", ctr.join("runsc").display().to_string()),
-                    ("MOAT_ROOTFS", self.rootfs.display().to_string()),
-                    (
-                        "MOAT_IO_DIR",
-                        self.dir.join(&name).join("io").display().to_string(),
-                    ),
-                ]),
+                env: with(
+                    Role::Launcher,
+                    vec![
+                        ("MOAT_INSTANCE", name.clone()),
+                        ("MOAT_METRICS_ADDR", local(self.metrics_port + 2 + i)),
+                        (
+                            "MOAT_CONTAINERD_SOCKET",
+                            self.containerd_socket().display().to_string(),
+                        ),
+                        (
+                            "MOAT_RUNTIME_BINARY",
+                            ctr.join("runsc-moat").display().to_string(),
+                        ),
+                        ("MOAT_RUNTIME_ROOT", ctr.join("runsc").display().to_string()),
+                        ("MOAT_ROOTFS", self.rootfs.display().to_string()),
+                        (
+                            "MOAT_IO_DIR",
+                            self.dir.join(&name).join("io").display().to_string(),
+                        ),
+                    ],
+                ),
                 // The launcher drains its runs first (MOAT_DRAIN_MS, passed
                 // through from our environment; 15 s by default).
                 grace: drain + Duration::from_secs(10),
@@ -113,13 +124,16 @@ impl Layout {
             name: "egress".into(),
             program: self.bin_dir.join("moat-egress"),
             args: vec![],
-            env: vec![
+            env: [
                 ("MOAT_NATS_URL".to_owned(), self.nats_url()),
                 (
                     "MOAT_METRICS_ADDR".to_owned(),
                     local(self.egress_metrics_port()),
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(users.env(Role::Egress))
+            .collect(),
             grace: Duration::from_secs(15),
             isolated: true,
         });
@@ -127,12 +141,15 @@ impl Layout {
             name: "edge".into(),
             program: self.bin_dir.join("moat-edge"),
             args: vec![],
-            env: with(vec![
-                ("MOAT_LISTEN", self.listen.to_string()),
-                ("MOAT_METRICS_ADDR", local(self.metrics_port)),
-                ("MOAT_WEB_DIR", self.web_dir.display().to_string()),
-                ("MOAT_EDGE_SECRET", secret.to_owned()),
-            ]),
+            env: with(
+                Role::Edge,
+                vec![
+                    ("MOAT_LISTEN", self.listen.to_string()),
+                    ("MOAT_METRICS_ADDR", local(self.metrics_port)),
+                    ("MOAT_WEB_DIR", self.web_dir.display().to_string()),
+                    ("MOAT_EDGE_SECRET", secret.to_owned()),
+                ],
+            ),
             grace: Duration::from_secs(10),
             isolated: false,
         }];
@@ -203,7 +220,7 @@ mod tests {
     #[test]
     fn every_service_gets_its_own_ports_and_directories() {
         let (dir, layout) = layout_with(&["--launchers", "2", "--metrics-port", "19100"]);
-        let stages = layout.stages(&layout.secret().unwrap());
+        let stages = layout.stages(&layout.secret().unwrap(), &layout.nats_users().unwrap());
         let names: Vec<Vec<&str>> = stages
             .iter()
             .map(|s| s.iter().map(|s| s.name.as_str()).collect())

@@ -23,6 +23,9 @@ pub struct Config {
     /// NATS server URL.
     #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// NATS credentials and TLS (this service's own user).
+    #[command(flatten)]
+    pub nats: moat_queue::NatsAuth,
     /// The database shared with the recorder (SQLite file or PostgreSQL URL).
     #[arg(long, env = "MOAT_DATABASE_URL", default_value = moat_db::DEFAULT_URL)]
     pub database_url: String,
@@ -160,6 +163,7 @@ impl Config {
 
     /// Checks everything clap cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.nats.validate().map_err(ConfigError)?;
         self.policy()?;
         self.store.config().map_err(ConfigError)?;
         if self.max_body_bytes < 1024 {

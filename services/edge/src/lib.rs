@@ -135,7 +135,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), EdgeError> {
     config.validate()?;
-    let client = async_nats::connect(&config.nats_url)
+    let client = moat_queue::connect(&config.nats_url, &config.nats, moat_queue::Role::Edge)
         .await
         .map_err(|e| EdgeError::Nats {
             url: config.nats_url.clone(),

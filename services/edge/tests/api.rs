@@ -54,7 +54,7 @@ async fn submit_queues_the_run_and_answers_with_its_token() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "100/100/1000", 10).await;
     let tokens = deps.tokens.clone();
-    let js = deps.js.clone();
+    let js = common::observer_js(&nats).await;
     let routes = moat_edge::routes(deps, client);
     let (status, json, headers) = post(
         &routes,
@@ -190,7 +190,7 @@ async fn rate_limits_refuse_with_retry_after_and_trust_only_our_proxy() {
 async fn a_full_queue_is_429_and_nats_down_is_503() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "100/100/1000", 2).await;
-    let (js, database) = (deps.js.clone(), deps.db.clone());
+    let (js, database) = (common::observer_js(&nats).await, deps.db.clone());
     let routes = moat_edge::routes(deps, client);
     let body = r#"{"code":"1"}"#;
     for _ in 0..2 {
@@ -240,7 +240,7 @@ async fn a_full_queue_is_429_and_nats_down_is_503() {
 async fn the_websocket_replays_every_event_then_closes() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "100/100/1000", 10).await;
-    let (tokens, js) = (deps.tokens.clone(), deps.js.clone());
+    let (tokens, js) = (deps.tokens.clone(), common::launcher_js(&nats).await);
     let routes = moat_edge::routes(deps, client);
     let id = "0123456789abcdef0123456789abcdef";
     // The run has already finished when the client connects.
@@ -354,7 +354,11 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
     use moat_wire::{FileRef, RunRecord};
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "100/100/1000", 10).await;
-    let (database, js, store) = (deps.db.clone(), deps.js.clone(), deps.store.clone());
+    let (database, js, store) = (
+        deps.db.clone(),
+        common::observer_js(&nats).await,
+        deps.store.clone(),
+    );
     let routes = moat_edge::routes(deps, client);
     let (_, acme) = db::create_api_key(&database, "acme", "standard", None)
         .await
@@ -546,7 +550,7 @@ async fn tenants_see_their_runs_records_and_usage_and_nobody_else_does() {
 async fn one_ipv6_64_is_one_anonymous_client() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "2/1/60000", 10).await;
-    let js = deps.js.clone();
+    let js = common::observer_js(&nats).await;
     let routes = moat_edge::routes(deps, client);
     let body = r#"{"code":"1"}"#;
     // Two addresses of one /64 share its bucket (and its queue) ...

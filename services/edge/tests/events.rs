@@ -104,7 +104,11 @@ where
 async fn a_client_that_stops_reading_is_closed_as_too_slow() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats).await;
-    let (tokens, js, metrics) = (deps.tokens.clone(), deps.js.clone(), deps.metrics.clone());
+    let (tokens, js, metrics) = (
+        deps.tokens.clone(),
+        common::launcher_js(&nats).await,
+        deps.metrics.clone(),
+    );
     let addr = serve(deps, client).await;
     // A chatty run, already finished: 3,000 events of 4 KiB, far more than
     // the kernel's socket buffers and the edge's 256-event buffer hold.
@@ -147,7 +151,11 @@ async fn a_client_that_stops_reading_is_closed_as_too_slow() {
 async fn every_session_delivers_the_whole_run_then_a_normal_close() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats).await;
-    let (tokens, js, metrics) = (deps.tokens.clone(), deps.js.clone(), deps.metrics.clone());
+    let (tokens, js, metrics) = (
+        deps.tokens.clone(),
+        common::launcher_js(&nats).await,
+        deps.metrics.clone(),
+    );
     let addr = serve(deps, client).await;
     let id = "00112233445566778899aabbccddeeff";
     publish_run(&js, id, 2, "a line", true).await;
@@ -167,7 +175,7 @@ async fn a_client_may_hold_only_so_many_event_streams() {
     let nats = Nats::start();
     let (mut deps, client) = setup(&nats).await;
     deps.sessions = moat_edge::sessions::SessionLimits::new(3);
-    let (tokens, js) = (deps.tokens.clone(), deps.js.clone());
+    let (tokens, js) = (deps.tokens.clone(), common::launcher_js(&nats).await);
     let addr = serve(deps, client).await;
     // A run still going: its sessions stay open.
     let id = "abcdefabcdefabcdefabcdefabcdef01";
@@ -212,7 +220,7 @@ async fn shutdown_closes_open_event_streams_with_1001() {
     let (deps, client) = setup(&nats).await;
     let (tokens, js, shutdown, metrics) = (
         deps.tokens.clone(),
-        deps.js.clone(),
+        common::launcher_js(&nats).await,
         deps.shutdown.clone(),
         deps.metrics.clone(),
     );

@@ -13,6 +13,7 @@ use moat_edge::token::Tokens;
 use moat_wire::{Event, EventBody, Outcome};
 use tokio_util::sync::CancellationToken;
 
+use moat_queue::Role;
 use moat_testkit::{root, Containerd, Nats};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,18 +21,21 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
     let nats = Nats::start();
     let ctr = Containerd::start();
     let files = tempfile::tempdir().unwrap();
-    let launcher_config = moat_launcher::config::Config::try_parse_from([
-        "moat-launcher".to_owned(),
-        format!("--nats-url={}", nats.url),
-        format!("--containerd-socket={}", ctr.socket.display()),
-        "--namespace=moat-slice".to_owned(),
-        format!("--runtime-binary={}", ctr.runtime_binary().display()),
-        format!("--runtime-root={}", ctr.runtime_root().display()),
-        format!("--rootfs={}", root().join(".run/rootfs").display()),
-        format!("--io-dir={}", ctr.io_dir().display()),
-        format!("--files-dir={}", files.path().display()),
-        "--slots=1".to_owned(),
-    ])
+    let launcher_config = moat_launcher::config::Config::try_parse_from(
+        ["moat-launcher".to_owned()]
+            .into_iter()
+            .chain(nats.args(Role::Launcher))
+            .chain([
+                format!("--containerd-socket={}", ctr.socket.display()),
+                "--namespace=moat-slice".to_owned(),
+                format!("--runtime-binary={}", ctr.runtime_binary().display()),
+                format!("--runtime-root={}", ctr.runtime_root().display()),
+                format!("--rootfs={}", root().join(".run/rootfs").display()),
+                format!("--io-dir={}", ctr.io_dir().display()),
+                format!("--files-dir={}", files.path().display()),
+                "--slots=1".to_owned(),
+            ]),
+    )
     .unwrap();
     let shutdown = CancellationToken::new();
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,11 +45,17 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
         shutdown.clone(),
     ));
 
-    let client = async_nats::connect(&nats.url).await.unwrap();
+    let client = nats.connect(Role::Edge).await;
     let js = async_nats::jetstream::new(client.clone());
-    // The launcher creates the streams as it starts.
+    // The launcher creates the streams as it starts (the edge's user may
+    // not look at the runs stream: the test does, as admin).
+    let observer = async_nats::jetstream::new(nats.admin().await);
     for _ in 0..200 {
-        if js.get_stream(moat_queue::subjects::RUNS).await.is_ok() {
+        if observer
+            .get_stream(moat_queue::subjects::RUNS)
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -54,11 +64,14 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
     let db_file = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}/moat.db?mode=rwc", db_file.path().display());
     let db = moat_db::connect(&db_url).await.unwrap();
-    let recorder_config = moat_recorder::config::Config::try_parse_from([
-        "moat-recorder".to_owned(),
-        format!("--nats-url={}", nats.url),
-        format!("--database-url={db_url}"),
-    ])
+    let recorder_config = moat_recorder::config::Config::try_parse_from(
+        [
+            "moat-recorder".to_owned(),
+            format!("--database-url={db_url}"),
+        ]
+        .into_iter()
+        .chain(nats.args(Role::Recorder)),
+    )
     .unwrap();
     let recorder_metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let recorder = tokio::spawn(moat_recorder::run(

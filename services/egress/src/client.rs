@@ -10,7 +10,8 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use moat_wire::egress::{
-    EgressReply, EgressRequest, Upload, EGRESS_SUBJECT, INLINE_BODY_BYTES, UPLOAD_PART_BYTES,
+    upload_subject, EgressReply, EgressRequest, Upload, EGRESS_SUBJECT, INLINE_BODY_BYTES,
+    UPLOAD_PART_BYTES,
 };
 use moat_wire::hostcall::{HostError, Reply};
 use tokio::sync::mpsc;
@@ -126,7 +127,10 @@ async fn offer_body(
         return Ok(None);
     };
     let body = Bytes::from(body);
-    let subject = nats.new_inbox();
+    // A fresh inbox's last token is unique (a NUID); under the upload
+    // subjects it is where egress may ask for the parts.
+    let inbox = nats.new_inbox();
+    let subject = upload_subject(inbox.rsplit('.').next().unwrap_or(&inbox));
     let asked = nats.subscribe(subject.clone()).await?;
     request.upload = Some(Upload {
         subject,

@@ -22,6 +22,9 @@ pub struct Config {
     /// NATS server URL.
     #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// NATS credentials and TLS (this service's own user).
+    #[command(flatten)]
+    pub nats: moat_queue::NatsAuth,
     /// Address for /metrics and /healthz.
     #[arg(long, env = "MOAT_METRICS_ADDR", default_value = "127.0.0.1:9104")]
     pub metrics_addr: SocketAddr,

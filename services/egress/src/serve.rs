@@ -14,8 +14,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt;
 use moat_wire::egress::{
-    EgressReply, EgressRequest, EgressRules, Upload, EGRESS_QUEUE_GROUP, EGRESS_SUBJECT,
-    UPLOAD_PART_BYTES,
+    is_upload_subject, EgressReply, EgressRequest, EgressRules, Upload, EGRESS_QUEUE_GROUP,
+    EGRESS_SUBJECT, UPLOAD_PART_BYTES,
 };
 use moat_wire::hostcall::{
     FetchResponse, HostError, RedirectMode, Reply, MAX_CALL_BODY_BYTES, REPLY_CHUNK_BYTES,
@@ -148,6 +148,7 @@ async fn take_body(
     if upload.bytes > MAX_CALL_BODY_BYTES as u64
         || upload.parts != Upload::parts_for(upload.bytes)
         || request.call.body.is_some()
+        || !is_upload_subject(&upload.subject)
     {
         return Err(HostError::new(
             "EPROTO",

@@ -52,7 +52,7 @@ pub async fn run(
         shutdown.clone(),
     ));
     let result = async {
-        let nats = async_nats::connect(&config.nats_url)
+        let nats = moat_queue::connect(&config.nats_url, &config.nats, moat_queue::Role::Egress)
             .await
             .map_err(|e| EgressError::Nats {
                 url: config.nats_url.clone(),

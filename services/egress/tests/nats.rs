@@ -16,6 +16,7 @@ use moat_egress::fetch::{Fetcher, FetcherConfig, Resolver};
 use moat_egress::metrics::Metrics;
 use moat_egress::policy::{PlanPolicies, Policy};
 use moat_egress::session::Egress;
+use moat_queue::Role;
 use moat_testkit::Nats;
 use moat_wire::egress::{EgressRequest, EGRESS_SUBJECT, INLINE_BODY_BYTES};
 use moat_wire::hostcall::{FetchCall, Reply};
@@ -81,7 +82,7 @@ async fn instance(nats: &Nats, shutdown: &CancellationToken) -> Arc<Fetcher> {
         })
         .unwrap(),
     );
-    let client = async_nats::connect(&nats.url).await.unwrap();
+    let client = nats.connect(Role::Egress).await;
     let instances = fetcher.host_rate().unwrap().instances();
     tokio::spawn(moat_egress::peers::track(
         client.clone(),
@@ -111,9 +112,10 @@ async fn a_large_body_is_uploaded_in_parts_and_arrives_whole() {
         instance(&nats, &shutdown).await,
         instance(&nats, &shutdown).await,
     );
-    let launcher = async_nats::connect(&nats.url).await.unwrap();
+    let launcher = nats.connect(Role::Launcher).await;
     // An observer of every request message, as NATS carries it.
-    let mut seen = launcher.subscribe(EGRESS_SUBJECT).await.unwrap();
+    let observer = nats.admin().await;
+    let mut seen = observer.subscribe(EGRESS_SUBJECT).await.unwrap();
     let largest = Arc::new(AtomicUsize::new(0));
     let biggest = largest.clone();
     tokio::spawn(async move {
@@ -121,7 +123,7 @@ async fn a_large_body_is_uploaded_in_parts_and_arrives_whole() {
             biggest.fetch_max(m.payload.len(), Ordering::SeqCst);
         }
     });
-    launcher.flush().await.unwrap();
+    observer.flush().await.unwrap();
 
     let server = counting_server();
     let body: Vec<u8> = (0..3 * 1024 * 1024 + 5).map(|i| (i % 251) as u8).collect();

@@ -21,6 +21,9 @@ pub struct Config {
     /// NATS server URL.
     #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// NATS credentials and TLS (this service's own user).
+    #[command(flatten)]
+    pub nats: moat_queue::NatsAuth,
     /// containerd's socket.
     #[arg(
         long,
@@ -87,6 +90,10 @@ pub struct Config {
     /// Runs all anonymous clients together may have queued (fleet-wide).
     #[arg(long, env = "MOAT_ANON_QUEUE_TOTAL", default_value_t = 1_000)]
     pub anon_queue_total: i64,
+    /// Copies JetStream keeps of each stream (1 on one machine; 3 on a
+    /// 3-node NATS cluster, so losing a node loses no run).
+    #[arg(long, env = "MOAT_STREAM_REPLICAS", default_value_t = 1)]
+    pub stream_replicas: usize,
     /// Runs one anonymous client may have running at once (fleet-wide).
     #[arg(long, env = "MOAT_ANON_CONCURRENCY", default_value_t = 1)]
     pub anon_concurrency: i64,
@@ -165,6 +172,7 @@ pub struct ConfigError(pub String);
 impl Config {
     /// Checks values that clap cannot: ranges, files, combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.nats.validate().map_err(ConfigError)?;
         let bad = |m: String| Err(ConfigError(m));
         if !moat_wire::valid_token(&self.instance) {
             return bad(format!(
@@ -200,6 +208,9 @@ impl Config {
         }
         if let Err(e) = self.queue_limits().validate() {
             return bad(e);
+        }
+        if !(1..=5).contains(&self.stream_replicas) {
+            return bad("--stream-replicas must be in 1..=5 (JetStream's range)".into());
         }
         if self.tenant_concurrency < 1 || self.anon_concurrency < 1 {
             return bad("--tenant-concurrency and --anon-concurrency must be at least 1".into());

@@ -86,7 +86,7 @@ pub async fn run(
         shutdown.clone(),
     ));
 
-    let client = async_nats::connect(&config.nats_url)
+    let client = moat_queue::connect(&config.nats_url, &config.nats, moat_queue::Role::Launcher)
         .await
         .map_err(|e| LauncherError::Nats {
             url: config.nats_url.clone(),
@@ -95,7 +95,10 @@ pub async fn run(
     let js = async_nats::jetstream::new(client.clone());
     moat_queue::ensure_streams(
         &js,
-        moat_queue::streams::all_streams(&config.queue_limits()),
+        moat_queue::streams::replicated(
+            moat_queue::streams::all_streams(&config.queue_limits()),
+            config.stream_replicas,
+        ),
     )
     .await?;
     remove_legacy_consumer(&js).await;

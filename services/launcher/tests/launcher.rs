@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use moat_queue::subjects;
-use moat_queue::ClientKey;
+use moat_queue::{ClientKey, Role};
 use moat_testkit::{free_port, root, Containerd, Nats};
 use moat_wire::{Event, EventBody, Job, Outcome, RunRecord, RunRequest};
 
@@ -43,7 +43,7 @@ impl Launcher {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_moat-launcher"))
             .env_clear()
-            .env("MOAT_NATS_URL", &nats.url)
+            .envs(nats.env(Role::Launcher))
             .env("MOAT_CONTAINERD_SOCKET", &ctr.socket)
             .env("MOAT_NAMESPACE", "moat-e2e")
             .env("MOAT_RUNTIME_BINARY", ctr.runtime_binary())
@@ -115,15 +115,20 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(out)
 }
 
+/// The test's side: it submits as the edge does, and reads the streams
+/// with every right.
 struct Client {
+    /// As the edge's user.
     js: jetstream::Context,
+    /// As the admin user.
+    observer: jetstream::Context,
 }
 
 impl Client {
     async fn connect(nats: &Nats) -> Self {
-        let client = async_nats::connect(&nats.url).await.unwrap();
         Self {
-            js: jetstream::new(client),
+            js: jetstream::new(nats.connect(Role::Edge).await),
+            observer: jetstream::new(nats.admin().await),
         }
     }
 
@@ -147,7 +152,7 @@ impl Client {
         within: Duration,
         mut done: impl FnMut(&[T]) -> bool,
     ) -> Vec<T> {
-        let stream = self.js.get_stream(stream).await.unwrap();
+        let stream = self.observer.get_stream(stream).await.unwrap();
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: subject,
@@ -445,7 +450,7 @@ async fn a_run_whose_last_attempt_dies_is_recorded_as_failed() {
         .contains("could not be completed"));
     // The message is gone from the queue: removed once its record is out
     // (in that order, so a crash between loses no record), so shortly after.
-    let mut runs = client.js.get_stream(subjects::RUNS).await.unwrap();
+    let mut runs = client.observer.get_stream(subjects::RUNS).await.unwrap();
     let until = Instant::now() + Duration::from_secs(10);
     loop {
         let left = runs.info().await.unwrap().state.messages;
@@ -533,7 +538,7 @@ async fn a_message_the_launcher_cannot_read_is_recorded_failed_not_dropped() {
     assert!(
         matches!(&events.last().unwrap().body, EventBody::Result(r) if r.outcome == Outcome::Failed)
     );
-    let mut runs = client.js.get_stream(subjects::RUNS).await.unwrap();
+    let mut runs = client.observer.get_stream(subjects::RUNS).await.unwrap();
     assert_eq!(runs.info().await.unwrap().state.messages, 0);
     let metrics = http_get(&_launcher.metrics, "/metrics").unwrap();
     assert!(

@@ -4,6 +4,7 @@
 //! consumers, the typed errors of submitting, and the fair dispatcher.
 //!
 //! - [`subjects`]: every subject and stream name;
+//! - [`connection`]: each service's NATS user, credentials, TLS and inbox;
 //! - [`client`]: the unit of fairness (a tenant, or an anonymous address
 //!   prefix) and the plan it is on;
 //! - [`streams`]: the stream definitions, created and updated at start;
@@ -18,6 +19,7 @@
 //! launcher's business.
 
 pub mod client;
+pub mod connection;
 pub mod consumers;
 pub mod dispatch;
 pub mod disposition;
@@ -27,6 +29,7 @@ pub mod subjects;
 pub mod submit;
 
 pub use client::{ClientKey, Plan, Prefixes};
+pub use connection::{connect, ConnectError, NatsAuth, Role};
 pub use dispatch::{Delivery, DispatchSettings, Dispatcher};
 pub use disposition::Disposition;
 pub use streams::{ensure_streams, QueueLimits, SetupError};

@@ -115,6 +115,18 @@ pub fn all_streams(limits: &QueueLimits) -> Vec<stream::Config> {
     ]
 }
 
+/// `configs` with `replicas` copies of each stream (a NATS cluster keeps
+/// them on that many servers, so a lost server loses nothing).
+pub fn replicated(configs: Vec<stream::Config>, replicas: usize) -> Vec<stream::Config> {
+    configs
+        .into_iter()
+        .map(|c| stream::Config {
+            num_replicas: replicas,
+            ..c
+        })
+        .collect()
+}
+
 /// Creates each stream, or updates it to this definition if it exists.
 pub async fn ensure_streams(
     js: &jetstream::Context,
@@ -166,5 +178,8 @@ mod tests {
         .validate()
         .is_err());
         assert_eq!(all_streams(&limits).len(), 4);
+        assert!(replicated(all_streams(&limits), 3)
+            .iter()
+            .all(|c| c.num_replicas == 3));
     }
 }

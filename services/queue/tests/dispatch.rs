@@ -10,19 +10,20 @@ use std::time::Duration;
 use async_nats::jetstream;
 use moat_queue::consumers::ConsumerSettings;
 use moat_queue::{
-    streams, ClientKey, Delivery, DispatchSettings, Dispatcher, QueueLimits, SubmitError,
+    streams, ClientKey, Delivery, DispatchSettings, Dispatcher, QueueLimits, Role, SubmitError,
 };
 use moat_testkit::Nats;
 use moat_wire::{Job, RunRequest};
 use tokio_util::sync::CancellationToken;
 
-async fn setup(nats: &Nats, limits: QueueLimits) -> jetstream::Context {
-    let client = async_nats::connect(&nats.url).await.unwrap();
-    let js = jetstream::new(client);
-    moat_queue::ensure_streams(&js, streams::all_streams(&limits))
+/// The streams made; JetStream as the edge (which submits) and as a
+/// launcher (which dispatches), each with only its own user's rights.
+async fn setup(nats: &Nats, limits: QueueLimits) -> (jetstream::Context, jetstream::Context) {
+    let launcher = jetstream::new(nats.connect(Role::Launcher).await);
+    moat_queue::ensure_streams(&launcher, streams::all_streams(&limits))
         .await
         .unwrap();
-    js
+    (jetstream::new(nats.connect(Role::Edge).await), launcher)
 }
 
 fn settings(tenant_concurrency: i64) -> DispatchSettings {
@@ -84,17 +85,17 @@ async fn finish(js: &jetstream::Context, d: Delivery) {
 #[tokio::test]
 async fn a_newcomer_goes_before_a_backlog_and_each_client_keeps_its_order() {
     let nats = Nats::start();
-    let js = setup(&nats, QueueLimits::default()).await;
+    let (edge, js) = setup(&nats, QueueLimits::default()).await;
     let mut d = Dispatcher::start(js.clone(), settings(100)).await.unwrap();
     let flood = ClientKey::Tenant("flood".into());
     for i in 0..10 {
-        submit(&js, &flood, &format!("flood {i}")).await.unwrap();
+        submit(&edge, &flood, &format!("flood {i}")).await.unwrap();
     }
     let first = take(&mut d, Duration::from_secs(5)).await.unwrap();
     assert_eq!(code_of(&first), "flood 0");
     finish(&js, first).await;
     // A polite tenant submits behind nine queued runs of the flood.
-    submit(&js, &ClientKey::Tenant("polite".into()), "polite")
+    submit(&edge, &ClientKey::Tenant("polite".into()), "polite")
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -113,19 +114,19 @@ async fn a_newcomer_goes_before_a_backlog_and_each_client_keeps_its_order() {
 #[tokio::test]
 async fn queue_caps_refuse_and_concurrency_caps_hold_across_launchers() {
     let nats = Nats::start();
-    let js = setup(&nats, QueueLimits::default()).await;
+    let (edge, js) = setup(&nats, QueueLimits::default()).await;
     let anon = ClientKey::anonymous("127.0.0.9".parse::<IpAddr>().unwrap(), &Default::default());
     for i in 0..3 {
-        submit(&js, &anon, &format!("a{i}")).await.unwrap();
+        submit(&edge, &anon, &format!("a{i}")).await.unwrap();
     }
     // A fourth run for the same client is refused as queue-full (its three
     // wait), and another client is not affected.
     assert!(matches!(
-        submit(&js, &anon, "a3").await,
+        submit(&edge, &anon, "a3").await,
         Err(SubmitError::QueueFull)
     ));
     let other = ClientKey::anonymous("127.0.0.10".parse::<IpAddr>().unwrap(), &Default::default());
-    submit(&js, &other, "b0").await.unwrap();
+    submit(&edge, &other, "b0").await.unwrap();
 
     // Two launchers. The anonymous concurrency is one run per client,
     // fleet-wide: while launcher 1 holds a0, launcher 2 gets b0 and then
@@ -159,13 +160,13 @@ async fn queue_caps_refuse_and_concurrency_caps_hold_across_launchers() {
 #[tokio::test]
 async fn two_launchers_take_every_run_exactly_once() {
     let nats = Nats::start();
-    let js = setup(&nats, QueueLimits::default()).await;
+    let (edge, js) = setup(&nats, QueueLimits::default()).await;
     let mut expected = Vec::new();
     for t in 0..4 {
         let client = ClientKey::Tenant(format!("t{t}"));
         for i in 0..5 {
             let code = format!("t{t}-{i}");
-            submit(&js, &client, &code).await.unwrap();
+            submit(&edge, &client, &code).await.unwrap();
             expected.push(code);
         }
     }

@@ -15,6 +15,9 @@ pub struct Config {
     /// NATS server URL.
     #[arg(long, env = "MOAT_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// NATS credentials and TLS (this service's own user).
+    #[command(flatten)]
+    pub nats: moat_queue::NatsAuth,
     /// Database URL: `sqlite://PATH?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "MOAT_DATABASE_URL", default_value = moat_db::DEFAULT_URL)]
     pub database_url: String,
@@ -52,6 +55,7 @@ pub struct ConfigError(pub String);
 impl Config {
     /// Checks what clap cannot: ranges, names, the database scheme.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.nats.validate().map_err(ConfigError)?;
         let bad = |m: String| Err(ConfigError(m));
         for (flag, name) in [
             ("--events-consumer", &self.events_consumer),

@@ -78,7 +78,7 @@ async fn consume_all(
     shutdown: &CancellationToken,
 ) -> Result<(), RecorderError> {
     let db = db::connect(&config.database_url).await?;
-    let client = async_nats::connect(&config.nats_url)
+    let client = moat_queue::connect(&config.nats_url, &config.nats, moat_queue::Role::Recorder)
         .await
         .map_err(|e| RecorderError::Nats {
             url: config.nats_url.clone(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use moat_db::{self as db, entity::run_logs};
-use moat_queue::subjects;
+use moat_queue::{subjects, Role};
 use moat_wire::{
     Event, EventBody, FileRef, LogFrame, LogLevel, Outcome, ResultFrame, RunRecord,
     PROTOCOL_VERSION,
@@ -156,15 +156,18 @@ async fn records_runs_from_nats_and_terminates_malformed_messages() {
     let db = db::connect(&url).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_addr = listener.local_addr().unwrap();
-    let config = <moat_recorder::config::Config as clap::Parser>::try_parse_from([
-        "moat-recorder",
-        "--nats-url",
-        &nats.url,
-        "--database-url",
-        &url,
-        "--ack-wait-ms",
-        "1000",
-    ])
+    let config = <moat_recorder::config::Config as clap::Parser>::try_parse_from(
+        [
+            "moat-recorder",
+            "--database-url",
+            &url,
+            "--ack-wait-ms",
+            "1000",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain(nats.args(Role::Recorder)),
+    )
     .unwrap();
     let shutdown = CancellationToken::new();
     let recorder = tokio::spawn(moat_recorder::run(config, listener, shutdown.clone()));
@@ -173,7 +176,9 @@ async fn records_runs_from_nats_and_terminates_malformed_messages() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let health = tokio::task::spawn_blocking(move || http_get(metrics_addr, "/healthz"));
     assert_eq!(health.await.unwrap().unwrap().0, 503);
-    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    // The test publishes as a launcher and looks at the consumers as admin.
+    let js = jetstream::new(nats.connect(Role::Launcher).await);
+    let observer = jetstream::new(nats.admin().await);
     common::create_streams(&js).await;
     eventually("ready", Duration::from_secs(60), || async move {
         tokio::task::spawn_blocking(move || http_get(metrics_addr, "/healthz"))
@@ -231,7 +236,7 @@ async fn records_runs_from_nats_and_terminates_malformed_messages() {
     eventually(
         "every message acknowledged",
         Duration::from_secs(60),
-        || drained(&js),
+        || drained(&observer),
     )
     .await;
     let (status, text) = tokio::task::spawn_blocking(move || http_get(metrics_addr, "/metrics"))
@@ -268,7 +273,7 @@ async fn records_runs_from_nats_and_terminates_malformed_messages() {
 
 /// The recorder's binary, with its log in `dir`.
 fn spawn_recorder(
-    nats: &str,
+    nats: &moat_testkit::Nats,
     database: &str,
     metrics_port: u16,
     dir: &std::path::Path,
@@ -277,7 +282,7 @@ fn spawn_recorder(
     let log = std::fs::File::create(dir.join(format!("recorder-{n}.log"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_moat-recorder"))
         .env_clear()
-        .env("MOAT_NATS_URL", nats)
+        .envs(nats.env(Role::Recorder))
         .env("MOAT_DATABASE_URL", database)
         .env("MOAT_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
         .env("MOAT_RECORDER_ACK_WAIT_MS", "1000")
@@ -365,7 +370,9 @@ async fn restart_mid_stream(url: &str) {
     let dir = tempfile::tempdir().unwrap();
     // Migrate before any recorder starts, so the test can read at once.
     let db = db::connect(url).await.unwrap();
-    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    // The test publishes as a launcher and looks at the consumers as admin.
+    let js = jetstream::new(nats.connect(Role::Launcher).await);
+    let observer = jetstream::new(nats.admin().await);
     common::create_streams(&js).await;
     let mut records = Vec::new();
     for i in 0..RUNS {
@@ -376,7 +383,7 @@ async fn restart_mid_stream(url: &str) {
 
     // First recorder: SIGKILL as soon as anything is written.
     let port = moat_testkit::free_port();
-    let mut first = spawn_recorder(&nats.url, url, port, dir.path(), 1);
+    let mut first = spawn_recorder(&nats, url, port, dir.path(), 1);
     eventually("the first writes", Duration::from_secs(60), || {
         let db = &db;
         async move { run_logs::Entity::find().count(db).await.unwrap() > 0 }
@@ -393,7 +400,7 @@ async fn restart_mid_stream(url: &str) {
     );
 
     // Second: finishes, counting nothing twice.
-    let mut second = spawn_recorder(&nats.url, url, port, dir.path(), 2);
+    let mut second = spawn_recorder(&nats, url, port, dir.path(), 2);
     eventually("all runs recorded", Duration::from_secs(60), || {
         let db = &db;
         async move { complete(&totals(db).await) }
@@ -402,7 +409,7 @@ async fn restart_mid_stream(url: &str) {
     eventually(
         "every message acknowledged",
         Duration::from_secs(60),
-        || drained(&js),
+        || drained(&observer),
     )
     .await;
     terminate(&mut second);
@@ -415,15 +422,16 @@ async fn restart_mid_stream(url: &str) {
         (subjects::RUN_EVENTS, "recorder-events"),
         (subjects::RUN_RESULTS, "recorder-results"),
     ] {
-        js.get_stream(stream)
+        observer
+            .get_stream(stream)
             .await
             .unwrap()
             .delete_consumer(consumer)
             .await
             .unwrap();
     }
-    let mut third = spawn_recorder(&nats.url, url, port, dir.path(), 3);
-    eventually("the replay", Duration::from_secs(60), || drained(&js)).await;
+    let mut third = spawn_recorder(&nats, url, port, dir.path(), 3);
+    eventually("the replay", Duration::from_secs(60), || drained(&observer)).await;
     let metrics = http_get(([127, 0, 0, 1], port).into(), "/metrics")
         .unwrap()
         .1;
@@ -462,10 +470,12 @@ async fn a_database_down_for_30_s_loses_nothing_and_the_recorder_still_stops() {
     let nats = moat_testkit::Nats::start();
     let dir = tempfile::tempdir().unwrap();
     let db = db::connect(&url).await.unwrap();
-    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    // The test publishes as a launcher and looks at the consumers as admin.
+    let js = jetstream::new(nats.connect(Role::Launcher).await);
+    let observer = jetstream::new(nats.admin().await);
     common::create_streams(&js).await;
     let port = moat_testkit::free_port();
-    let mut recorder = spawn_recorder(&nats.url, &url, port, dir.path(), 1);
+    let mut recorder = spawn_recorder(&nats, &url, port, dir.path(), 1);
     let mut records = Vec::new();
     for i in 0..RUNS / 2 {
         records.push(publish_run(&js, i, "t1", LOGS).await);
@@ -504,7 +514,7 @@ async fn a_database_down_for_30_s_loses_nothing_and_the_recorder_still_stops() {
     eventually(
         "every message acknowledged",
         Duration::from_secs(60),
-        || drained(&js),
+        || drained(&observer),
     )
     .await;
     terminate(&mut recorder);

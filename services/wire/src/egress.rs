@@ -21,6 +21,24 @@ pub const EGRESS_SUBJECT: &str = "moat.egress.fetch";
 /// The queue group egress instances share the work in.
 pub const EGRESS_QUEUE_GROUP: &str = "moat-egress";
 
+/// Where launchers serve uploaded bodies: each upload's subject is one
+/// token under it. Egress may publish only here (and answer what it is
+/// asked), so an upload subject anywhere else is refused.
+pub const UPLOAD_SUBJECTS: &str = "moat.egress.upload";
+
+/// The subject of upload `id` (one subject token).
+pub fn upload_subject(id: &str) -> String {
+    format!("{UPLOAD_SUBJECTS}.{id}")
+}
+
+/// Whether `subject` is an upload subject.
+pub fn is_upload_subject(subject: &str) -> bool {
+    subject
+        .strip_prefix(UPLOAD_SUBJECTS)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(crate::valid_token)
+}
+
 /// Largest request body sent inside the request; larger ones are uploaded.
 pub const INLINE_BODY_BYTES: usize = REPLY_CHUNK_BYTES;
 /// Largest part of an uploaded body.

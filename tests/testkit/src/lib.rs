@@ -7,9 +7,12 @@
 pub mod dns;
 pub mod http;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+
+use moat_queue::{NatsAuth, Role};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -100,11 +103,13 @@ impl Drop for ScriptServer {
     }
 }
 
-/// nats-server with JetStream.
+/// nats-server with JetStream and moat's users (`nats/users.conf`).
 pub struct Nats {
     server: ScriptServer,
     /// The client URL.
     pub url: String,
+    /// Each user's password, by user name (`scripts/nats.sh` made them).
+    passwords: HashMap<String, String>,
 }
 
 impl Nats {
@@ -113,13 +118,77 @@ impl Nats {
         let server =
             ScriptServer::start("scripts/nats.sh", "moat-nats", &[free_port().to_string()]);
         let url = server.output.clone();
-        Self { server, url }
+        let passwords = read_passwords(&server.dir().join("users.env"));
+        Self {
+            server,
+            url,
+            passwords,
+        }
     }
 
     /// Stops it now (to test what happens when NATS is down).
     pub fn stop(&self) {
         self.server.stop();
     }
+
+    /// The password of `user`.
+    pub fn password(&self, user: &str) -> String {
+        self.passwords
+            .get(user)
+            .unwrap_or_else(|| panic!("nats/users.conf has no user {user:?}"))
+            .clone()
+    }
+
+    /// `role`'s credentials, as its service's config takes them.
+    pub fn auth(&self, role: Role) -> NatsAuth {
+        NatsAuth::password(role.user(), &self.password(role.user()))
+    }
+
+    /// `role`'s NATS settings as a service's command-line flags.
+    pub fn args(&self, role: Role) -> Vec<String> {
+        vec![
+            format!("--nats-url={}", self.url),
+            format!("--nats-user={}", role.user()),
+            format!("--nats-password={}", self.password(role.user())),
+        ]
+    }
+
+    /// `role`'s NATS settings as a service's environment.
+    pub fn env(&self, role: Role) -> Vec<(String, String)> {
+        vec![
+            ("MOAT_NATS_URL".into(), self.url.clone()),
+            ("MOAT_NATS_USER".into(), role.user().into()),
+            ("MOAT_NATS_PASSWORD".into(), self.password(role.user())),
+        ]
+    }
+
+    /// A connection as `role`, with exactly its service's rights (a test
+    /// playing that service).
+    pub async fn connect(&self, role: Role) -> async_nats::Client {
+        moat_queue::connect(&self.url, &self.auth(role), role)
+            .await
+            .unwrap_or_else(|e| panic!("connecting as {}: {e}", role.user()))
+    }
+
+    /// A connection with every right, to watch and arrange what no
+    /// service may (stream contents, other services' subjects).
+    pub async fn admin(&self) -> async_nats::Client {
+        async_nats::ConnectOptions::with_user_and_password("admin".into(), self.password("admin"))
+            .connect(&self.url)
+            .await
+            .expect("connecting as admin")
+    }
+}
+
+/// `KEY=VALUE` lines of `MOAT_NATS_PASSWORD_<USER>`, by lower-case user.
+fn read_passwords(path: &Path) -> HashMap<String, String> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.lines()
+        .filter_map(|line| line.strip_prefix("MOAT_NATS_PASSWORD_"))
+        .filter_map(|rest| rest.split_once('='))
+        .map(|(user, password)| (user.to_lowercase(), password.to_owned()))
+        .collect()
 }
 
 /// containerd with the runsc wrapper; needs root.

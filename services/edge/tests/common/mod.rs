@@ -13,7 +13,7 @@ use moat_edge::rate_limit::{Policy, Rate, RateLimits};
 use moat_edge::routes::Deps;
 use moat_edge::server::ServerSettings;
 use moat_edge::token::Tokens;
-use moat_queue::{Prefixes, QueueLimits};
+use moat_queue::{Prefixes, QueueLimits, Role};
 use moat_testkit::Nats;
 use tokio_util::sync::CancellationToken;
 
@@ -40,18 +40,33 @@ pub fn queue_limits(anon_queued: i64) -> QueueLimits {
     }
 }
 
-/// Dependencies on `nats` and a new database, the streams created.
+/// JetStream as a launcher, for tests that play one (publishing events).
+pub async fn launcher_js(nats: &Nats) -> async_nats::jetstream::Context {
+    async_nats::jetstream::new(nats.connect(Role::Launcher).await)
+}
+
+/// JetStream with every right, for the test's own look at the streams.
+pub async fn observer_js(nats: &Nats) -> async_nats::jetstream::Context {
+    async_nats::jetstream::new(nats.admin().await)
+}
+
+/// Dependencies on `nats` (as the edge's user) and a new database, the
+/// streams created.
 pub async fn setup(nats: &Nats, policy: Policy, queue: QueueLimits) -> (Deps, async_nats::Client) {
-    let client = async_nats::connect(&nats.url).await.unwrap();
+    let client = nats.connect(Role::Edge).await;
     let db_dir = tempfile::tempdir().unwrap().keep();
     let db = moat_db::connect(&format!("sqlite://{}/moat.db?mode=rwc", db_dir.display()))
         .await
         .unwrap();
     let mut js = async_nats::jetstream::new(client.clone());
     js.set_timeout(Duration::from_secs(2));
-    moat_queue::ensure_streams(&js, moat_queue::streams::all_streams(&queue))
-        .await
-        .unwrap();
+    // The launchers create the streams; the edge may not.
+    moat_queue::ensure_streams(
+        &launcher_js(nats).await,
+        moat_queue::streams::all_streams(&queue),
+    )
+    .await
+    .unwrap();
     let deps = Deps {
         js,
         db,
