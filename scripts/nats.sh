@@ -10,14 +10,22 @@
 #   scripts/nats.sh run   [RUN_DIR] [PORT]   # in the foreground (`moat up` supervises it)
 #   scripts/nats.sh users [RUN_DIR]          # prints the users' passwords (KEY=VALUE)
 #
+# A node of a cluster on loopback: add its name, its cluster (route) port
+# and every node's route port, comma-separated, after PORT:
+#   scripts/nats.sh run .run/nats-1 4223 nats-1 4226 4225,4226,4227
+#
 # The users of nats/users.conf get random passwords on the first start,
-# kept in RUN_DIR/users.env (mode 600): MOAT_NATS_PASSWORD_<USER>=...
+# kept in RUN_DIR/users.env (mode 600): MOAT_NATS_PASSWORD_<USER>=...; a
+# cluster's nodes share one file, named by MOAT_NATS_USERS.
 set -euo pipefail
 
 VERSION=2.15.1
 cmd=${1:-status}
 run_dir=$(realpath -m "${2:-.run/nats}")
 port=${3:-4222}
+node=${4:-}
+cluster_port=${5:-}
+route_ports=${6:-}
 pidfile="$run_dir/nats.pid"
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -39,8 +47,8 @@ nats_bin() {
 # 32 hex digits: nats-server parses an environment value as a config token,
 # so a value that looks like a number would not be a password.
 users() {
-  local file="$run_dir/users.env" user
-  mkdir -p "$run_dir"
+  local file=${MOAT_NATS_USERS:-$run_dir/users.env} user
+  mkdir -p "$(dirname "$file")"
   if [[ ! -s $file ]]; then
     (
       umask 077
@@ -56,10 +64,36 @@ users() {
   set +a
 }
 
+# The config to start: nats/moat.conf, or for a cluster node one written
+# beside its store that includes (copies of) moat.conf and users.conf and
+# adds the node's name and routes.
+config() {
+  if [[ -z $node ]]; then
+    echo "$here/nats/moat.conf"
+    return
+  fi
+  local p routes=""
+  for p in ${route_ports//,/ }; do
+    routes+="    nats-route://127.0.0.1:$p"$'\n'
+  done
+  cp "$here/nats/moat.conf" "$here/nats/users.conf" "$run_dir/"
+  cat >"$run_dir/node.conf" <<EOF
+include ./moat.conf
+server_name: $node
+cluster {
+  name: moat
+  listen: 127.0.0.1:$cluster_port
+  routes: [
+$routes  ]
+}
+EOF
+  echo "$run_dir/node.conf"
+}
+
 case $cmd in
 users)
   users
-  cat "$run_dir/users.env"
+  cat "${MOAT_NATS_USERS:-$run_dir/users.env}"
   ;;
 run)
   users
@@ -67,7 +101,7 @@ run)
   mkdir -p "$run_dir/store"
   echo "nats://127.0.0.1:$port" >"$run_dir/url"
   MOAT_NATS_PORT=$port MOAT_NATS_STORE="$run_dir/store" \
-    exec "$bin" -c "$here/nats/moat.conf" -P "$pidfile"
+    exec "$bin" -c "$(config)" -P "$pidfile"
   ;;
 start)
   if running; then cat "$run_dir/url"; exit 0; fi
@@ -75,7 +109,7 @@ start)
   bin=$(nats_bin)
   mkdir -p "$run_dir/store"
   MOAT_NATS_PORT=$port MOAT_NATS_STORE="$run_dir/store" \
-    "$bin" -c "$here/nats/moat.conf" -P "$pidfile" >"$run_dir/nats.log" 2>&1 &
+    "$bin" -c "$(config)" -P "$pidfile" >"$run_dir/nats.log" 2>&1 &
   for _ in $(seq 100); do
     if grep -q "Server is ready" "$run_dir/nats.log" 2>/dev/null; then
       echo "nats://127.0.0.1:$port" | tee "$run_dir/url"

@@ -162,9 +162,14 @@ pub struct UpArgs {
     /// The edge's address (the playground and the API).
     #[arg(long, env = "MOAT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
-    /// nats-server's port on 127.0.0.1.
+    /// nats-server's port on 127.0.0.1 (a cluster's nodes take the next ones too).
     #[arg(long, default_value_t = 4222)]
     pub nats_port: u16,
+    /// NATS servers: 1, or 3 or 5 for a JetStream cluster on loopback whose
+    /// streams keep that many copies (client ports from --nats-port, then
+    /// the cluster ports).
+    #[arg(long, default_value_t = 1)]
+    pub nats_nodes: u16,
     /// The edge's metrics port; the recorder's is the next, the launchers' follow.
     #[arg(long, default_value_t = 9100)]
     pub metrics_port: u16,

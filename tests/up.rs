@@ -52,6 +52,31 @@ fn up_runs_scripts_serves_the_playground_restarts_and_stops() {
     let png = std::fs::read(out_dir.path().join("mandelbrot.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 
+    // Every metric the Grafana dashboard charts is served by a running
+    // service (names from helm/moat/dashboards/metrics.txt).
+    let scraped: String = (0..4).map(|i| metrics_text(up.metrics_port + i)).collect();
+    let dashboard =
+        std::fs::read_to_string(root().join("helm/moat/dashboards/metrics.txt")).unwrap();
+    let names: Vec<&str> = dashboard
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(names.len() >= 10, "{dashboard}");
+    for name in names {
+        let served = scraped.lines().any(|l| {
+            l.strip_prefix(name).is_some_and(|rest| {
+                ["{", " ", "_bucket{", "_sum", "_count"]
+                    .iter()
+                    .any(|p| rest.starts_with(p))
+            })
+        });
+        assert!(
+            served,
+            "the dashboard charts {name}, which no service serves"
+        );
+    }
+
     // An endless loop ends at its deadline, with the outcome's exit code.
     let spin = moat_run(&up, &["--timeout-ms", "1000", "examples/loop.js"]);
     assert_eq!(spin.status.code(), Some(13), "{}", text(&spin.stdout));
@@ -170,4 +195,21 @@ fn up_refuses_what_it_cannot_run_and_says_how_to_fix_it() {
     }
     // It started nothing.
     assert!(!state.join("nats").exists() && !state.join("containerd").exists());
+}
+
+/// A service's `/metrics` text, or what went wrong.
+fn metrics_text(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "port {port}: {out}");
+    out
 }

@@ -26,8 +26,10 @@ pub struct Layout {
     pub bin_dir: PathBuf,
     /// The edge's public address.
     pub listen: SocketAddr,
-    /// nats-server's port on 127.0.0.1.
+    /// nats-server's port on 127.0.0.1 (a cluster's first node's).
     pub nats_port: u16,
+    /// How many NATS servers (1, or a cluster of 3 or 5).
+    pub nats_nodes: u16,
     /// The edge's metrics port; the recorder's is the next, the launchers' after.
     pub metrics_port: u16,
     /// How many launchers.
@@ -59,6 +61,7 @@ impl Layout {
             bin_dir,
             listen: args.listen,
             nats_port: args.nats_port,
+            nats_nodes: args.nats_nodes,
             metrics_port: args.metrics_port,
             launchers: args.launchers,
             rootfs: absolute(&args.rootfs),
@@ -66,9 +69,29 @@ impl Layout {
         })
     }
 
-    /// nats-server's URL.
+    /// nats-server's URL: every node's, comma-separated, for a cluster.
     pub(super) fn nats_url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.nats_port)
+        (0..self.nats_nodes)
+            .map(|i| format!("nats://127.0.0.1:{}", self.nats_port + i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Node `i`'s route port, after every node's client port.
+    pub(super) fn nats_cluster_port(&self, i: u16) -> u16 {
+        self.nats_port + self.nats_nodes + i
+    }
+
+    /// NATS node `i`'s name and store directory: `nats` and `.run/nats` for
+    /// one server, `nats-<i>` and `.run/nats-<i>` for a cluster's. The
+    /// users' passwords are `.run/nats/users.env` either way.
+    pub(super) fn nats_node(&self, i: u16) -> (String, PathBuf) {
+        let name = match self.nats_nodes {
+            1 => "nats".to_owned(),
+            _ => format!("nats-{i}"),
+        };
+        let dir = self.dir.join(&name);
+        (name, dir)
     }
 
     /// containerd's state, socket and runsc directories.
@@ -89,15 +112,26 @@ impl Layout {
     /// The ports `moat up` will listen on, with what for.
     pub(super) fn ports(&self) -> Vec<(SocketAddr, String)> {
         let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-        let mut ports = vec![
-            (self.listen, "the edge".to_owned()),
-            (local(self.nats_port), "nats-server".to_owned()),
-            (local(self.metrics_port), "the edge's metrics".to_owned()),
-            (
-                local(self.metrics_port + 1),
-                "the recorder's metrics".to_owned(),
-            ),
-        ];
+        let mut ports = vec![(self.listen, "the edge".to_owned())];
+        for i in 0..self.nats_nodes {
+            let (name, _) = self.nats_node(i);
+            let what = match self.nats_nodes {
+                1 => "nats-server".to_owned(),
+                _ => name.clone(),
+            };
+            ports.push((local(self.nats_port + i), what));
+            if self.nats_nodes > 1 {
+                ports.push((
+                    local(self.nats_cluster_port(i)),
+                    format!("{name}'s cluster port"),
+                ));
+            }
+        }
+        ports.push((local(self.metrics_port), "the edge's metrics".to_owned()));
+        ports.push((
+            local(self.metrics_port + 1),
+            "the recorder's metrics".to_owned(),
+        ));
         for i in 0..self.launchers {
             ports.push((
                 local(self.metrics_port + 2 + i),
@@ -177,6 +211,11 @@ impl NatsUsers {
 }
 
 impl Layout {
+    /// Where the NATS users' passwords are kept (every node reads them).
+    pub(super) fn nats_users_file(&self) -> PathBuf {
+        self.dir.join("nats").join("users.env")
+    }
+
     /// The NATS users' passwords, made once per run directory by
     /// `scripts/nats.sh users` (which nats-server's own start reads too).
     pub fn nats_users(&self) -> Result<NatsUsers, UpError> {
@@ -185,6 +224,7 @@ impl Layout {
             .arg(self.scripts.join("nats.sh"))
             .arg("users")
             .arg(&dir)
+            .env("MOAT_NATS_USERS", self.nats_users_file())
             .output()
             .map_err(|source| UpError::Dir {
                 path: dir.clone(),

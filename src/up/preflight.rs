@@ -48,6 +48,20 @@ impl Layout {
         if self.launchers == 0 {
             missing.push("--launchers must be at least 1".to_owned());
         }
+        if ![1, 3, 5].contains(&self.nats_nodes) {
+            missing.push(format!(
+                "--nats-nodes {} must be 1, or 3 or 5 (a cluster needs a majority to stay up)",
+                self.nats_nodes
+            ));
+            return missing;
+        }
+        if u32::from(self.nats_port) + 2 * u32::from(self.nats_nodes) > u32::from(u16::MAX) {
+            missing.push(format!(
+                "--nats-port {} leaves no room for {} nodes' ports",
+                self.nats_port, self.nats_nodes
+            ));
+            return missing;
+        }
         if u32::from(self.metrics_port) + 2 + u32::from(self.launchers) > u32::from(u16::MAX) {
             missing.push(format!(
                 "--metrics-port {} leaves no room for {} launchers' ports",

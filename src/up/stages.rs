@@ -41,33 +41,51 @@ impl Layout {
             env.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
             env
         };
-        let infra = vec![
-            Spec {
-                name: "nats".into(),
-                program: bash.clone(),
-                args: vec![
+        // One nats-server, or a cluster's nodes, all with the same users.
+        let routes: Vec<String> = (0..self.nats_nodes)
+            .map(|i| self.nats_cluster_port(i).to_string())
+            .collect();
+        let mut infra: Vec<Spec> = (0..self.nats_nodes)
+            .map(|i| {
+                let (name, dir) = self.nats_node(i);
+                let mut args = vec![
                     script("nats.sh"),
                     "run".into(),
-                    self.dir.join("nats").display().to_string(),
-                    self.nats_port.to_string(),
-                ],
-                env: vec![],
-                grace: Duration::from_secs(10),
-                isolated: false,
-            },
-            Spec {
-                name: "containerd".into(),
-                program: bash,
-                args: vec![
-                    script("containerd.sh"),
-                    "run".into(),
-                    self.containerd_dir().display().to_string(),
-                ],
-                env: vec![],
-                grace: Duration::from_secs(10),
-                isolated: false,
-            },
-        ];
+                    dir.display().to_string(),
+                    (self.nats_port + i).to_string(),
+                ];
+                if self.nats_nodes > 1 {
+                    args.extend([
+                        name.clone(),
+                        self.nats_cluster_port(i).to_string(),
+                        routes.join(","),
+                    ]);
+                }
+                Spec {
+                    name,
+                    program: bash.clone(),
+                    args,
+                    env: vec![(
+                        "MOAT_NATS_USERS".to_owned(),
+                        self.nats_users_file().display().to_string(),
+                    )],
+                    grace: Duration::from_secs(10),
+                    isolated: false,
+                }
+            })
+            .collect();
+        infra.extend([Spec {
+            name: "containerd".into(),
+            program: bash,
+            args: vec![
+                script("containerd.sh"),
+                "run".into(),
+                self.containerd_dir().display().to_string(),
+            ],
+            env: vec![],
+            grace: Duration::from_secs(10),
+            isolated: false,
+        }]);
         let mut workers = vec![Spec {
             name: "recorder".into(),
             program: self.bin_dir.join("moat-recorder"),
@@ -94,6 +112,7 @@ impl Layout {
                     Role::Launcher,
                     vec![
                         ("MOAT_INSTANCE", name.clone()),
+                        ("MOAT_STREAM_REPLICAS", self.nats_nodes.to_string()),
                         ("MOAT_METRICS_ADDR", local(self.metrics_port + 2 + i)),
                         (
                             "MOAT_CONTAINERD_SOCKET",
@@ -175,10 +194,15 @@ pub(super) async fn ready(
 ) -> bool {
     match i {
         0 => {
-            let nats = SocketAddr::from(([127, 0, 0, 1], layout.nats_port));
+            for i in 0..layout.nats_nodes {
+                let nats = SocketAddr::from(([127, 0, 0, 1], layout.nats_port + i));
+                let (name, _) = layout.nats_node(i);
+                if !wait_for(&name, log, shutdown, || tcp_open(nats)).await {
+                    return false;
+                }
+            }
             let sock = layout.containerd_socket();
-            wait_for("nats-server", log, shutdown, || tcp_open(nats)).await
-                && wait_for("containerd", log, shutdown, || unix_open(&sock)).await
+            wait_for("containerd", log, shutdown, || unix_open(&sock)).await
         }
         // The recorder migrates the database before it is healthy;
         // the edge, started after, then finds it ready.
@@ -279,5 +303,70 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn each_service_logs_in_as_its_own_nats_user() {
+        let (_dir, layout) = layout_with(&["--metrics-port", "19200"]);
+        let stages = layout.stages(&layout.secret().unwrap(), &layout.nats_users().unwrap());
+        let env = |name: &str, key: &str| {
+            stages
+                .iter()
+                .flatten()
+                .find(|s| s.name == name)
+                .and_then(|s| s.env.iter().find(|(k, _)| k == key))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let mut passwords = std::collections::HashSet::new();
+        for (service, user) in [
+            ("edge", "edge"),
+            ("recorder", "recorder"),
+            ("launcher-0", "launcher"),
+            ("egress", "egress"),
+        ] {
+            assert_eq!(env(service, "MOAT_NATS_USER"), user);
+            let password = env(service, "MOAT_NATS_PASSWORD");
+            assert_eq!(password.len(), 33, "{service}");
+            passwords.insert(password);
+        }
+        assert_eq!(passwords.len(), 4, "every user has its own password");
+        // Made once: a second look finds the same.
+        let again = layout.nats_users().unwrap();
+        assert_eq!(
+            again.env(moat_queue::Role::Edge)[1].1,
+            env("edge", "MOAT_NATS_PASSWORD")
+        );
+    }
+
+    #[test]
+    fn a_nats_cluster_gets_its_nodes_routes_and_replicas() {
+        let (_dir, layout) = layout_with(&["--nats-nodes", "3", "--nats-port", "19400"]);
+        let stages = layout.stages(&layout.secret().unwrap(), &layout.nats_users().unwrap());
+        let names: Vec<&str> = stages[0].iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["nats-0", "nats-1", "nats-2", "containerd"]);
+        let node = &stages[0][1];
+        let want: Vec<String> = vec![
+            layout.dir.join("nats-1").display().to_string(),
+            "19401".into(),
+            "nats-1".into(),
+            "19404".into(),
+            "19403,19404,19405".into(),
+        ];
+        assert_eq!(node.args[2..], want[..]);
+        let launcher = stages[1].iter().find(|s| s.name == "launcher-0").unwrap();
+        let get = |k: &str| {
+            launcher
+                .env
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("MOAT_STREAM_REPLICAS"), Some("3"));
+        assert_eq!(
+            get("MOAT_NATS_URL"),
+            Some("nats://127.0.0.1:19400,nats://127.0.0.1:19401,nats://127.0.0.1:19402")
+        );
+        assert!(layout.missing().iter().all(|m| !m.contains("port")));
     }
 }

@@ -18,6 +18,9 @@ pub struct Up {
     readers: Vec<std::thread::JoinHandle<()>>,
     pub url: String,
     pub dir: tempfile::TempDir,
+    /// The edge's metrics port; the recorder's, launcher-0's and the egress
+    /// service's follow.
+    pub metrics_port: u16,
 }
 
 impl Up {
@@ -27,21 +30,28 @@ impl Up {
 
     /// `moat up` with extra `MOAT_*` variables for its services.
     pub fn start_with(extra: &[(&str, &str)]) -> Self {
+        Self::start_args(&["--nats-port", &free_port().to_string()], extra)
+    }
+
+    /// `moat up` with `args` (which name the NATS port) and extra `MOAT_*`
+    /// variables for its services.
+    pub fn start_args(args: &[&str], extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("moat-up")
             .tempdir()
             .unwrap();
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
+        let metrics_port = free_ports(4);
         let root = root();
         let mut child = Command::new(env!("CARGO_BIN_EXE_moat"))
             .current_dir(&root)
             .args(["up", "--dir"])
             .arg(dir.path())
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--nats-port", &free_port().to_string()])
+            .args(args)
             // Edge, recorder, one launcher, the egress service.
-            .args(["--metrics-port", &free_ports(4).to_string()])
+            .args(["--metrics-port", &metrics_port.to_string()])
             .arg("--rootfs")
             .arg(root.join(".run/rootfs"))
             .arg("--web-dir")
@@ -78,6 +88,7 @@ impl Up {
             readers,
             url,
             dir,
+            metrics_port,
         }
     }
 

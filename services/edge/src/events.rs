@@ -82,9 +82,9 @@ async fn events(
         .max_message_size(WS_MAX_INBOUND)
         .max_frame_size(WS_MAX_INBOUND)
         .on_upgrade(move |socket| async move {
-            metrics.ws_sessions.inc();
+            metrics.ws_sessions.increment(1.0);
             stream_events(socket, consumer, metrics.clone(), shutdown).await;
-            metrics.ws_sessions.dec();
+            metrics.ws_sessions.decrement(1.0);
             drop(session);
         })
         .into_response())
@@ -185,7 +185,7 @@ async fn stream_events(
         .await
         .unwrap_or(SessionEnd::SessionLimit);
     reader.abort();
-    metrics.ws_closed.with_label_values(&[end.label()]).inc();
+    metrics.ws_closed.with(&[end.label()]).increment(1);
     if let Some((code, reason)) = end.close_frame() {
         // A client that reads nothing cannot hold the session open: the
         // close frame gets a grace period, then the connection is dropped.
@@ -202,7 +202,7 @@ struct EventTag<'a> {
 
 /// Why a WebSocket session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SessionEnd {
+pub(crate) enum SessionEnd {
     /// Every event up to the result was sent.
     Finished,
     /// The client fell more than [`WS_BUFFER`] events behind.
@@ -220,8 +220,20 @@ enum SessionEnd {
 }
 
 impl SessionEnd {
+    /// Every ending (the metric's series exist from the start): a new one
+    /// goes here too.
+    pub(crate) const ALL: [SessionEnd; 7] = [
+        Self::Finished,
+        Self::TooSlow,
+        Self::ClientGone,
+        Self::StreamError,
+        Self::SessionLimit,
+        Self::Internal,
+        Self::Shutdown,
+    ];
+
     /// The metric label.
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Finished => "finished",
             Self::TooSlow => "too_slow",

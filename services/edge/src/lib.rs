@@ -111,7 +111,7 @@ pub fn routes(
             let metrics = refused.clone();
             async move {
                 let (resp, code) = routes::rejection_response(&rejection);
-                metrics.refusals.with_label_values(&[code]).inc();
+                metrics.refusals.with(&[code]).increment(1);
                 Ok::<_, std::convert::Infallible>(resp)
             }
         })
@@ -120,8 +120,8 @@ pub fn routes(
             let route = metrics::route_name(info.method(), info.path());
             counted
                 .requests
-                .with_label_values(&[route, info.status().as_str()])
-                .inc();
+                .with(&[route, info.status().as_str()])
+                .increment(1);
         }))
         .map(warp::Reply::into_response)
 }

@@ -118,14 +118,14 @@ pub async fn serve<F>(
             settings
                 .metrics
                 .refusals
-                .with_label_values(&["too_many_connections"])
-                .inc();
+                .with(&["too_many_connections"])
+                .increment(1);
             // A fresh socket's send buffer takes this whole; never wait.
             let _ = stream.try_write(&refusal);
             continue;
         };
         let _ = stream.set_nodelay(true);
-        settings.metrics.connections.inc();
+        settings.metrics.connections.increment(1.0);
         let io = TokioIo::new(ClientStream {
             stream: Some(stream),
             slot: Some(slot),
@@ -289,7 +289,7 @@ impl Drop for ClientStream {
         let metrics = self.metrics.clone();
         let done = move || {
             drop(slot);
-            metrics.connections.dec();
+            metrics.connections.decrement(1.0);
         };
         // Outside a runtime (it is shutting down) the socket just closes.
         match tokio::runtime::Handle::try_current() {
@@ -339,7 +339,7 @@ mod tests {
         let (stream, peer) = listener.accept().await.unwrap();
         let conns = ConnLimits::new(1, moat_queue::Prefixes::default(), vec![]);
         let metrics = Metrics::new();
-        metrics.connections.inc();
+        metrics.connections.increment(1.0);
         let server = ClientStream {
             stream: Some(stream),
             slot: Some(conns.open(peer.ip()).unwrap()),
@@ -382,6 +382,6 @@ mod tests {
         tokio::time::timeout(LINGER_TIME * 2, tracker.wait())
             .await
             .unwrap();
-        assert_eq!(metrics.connections.get(), 0);
+        assert_eq!(metrics.ops.value("moat_edge_connections", &[]), 0.0);
     }
 }

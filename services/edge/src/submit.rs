@@ -123,14 +123,14 @@ async fn accept(caller: &Caller, body: Bytes, deps: &Deps) -> Result<serde_json:
             .await
             .map_err(|e| ApiError::unavailable("network rules", e.to_string()))?;
     }
-    let timer = deps.metrics.submit_seconds.start_timer();
-    moat_queue::submit(&deps.js, &caller.client_key(), &request)
-        .await
-        .map_err(|e| match e {
-            SubmitError::QueueFull => ApiError::QueueFull,
-            SubmitError::Unavailable(cause) => ApiError::unavailable("submit", cause),
-        })?;
-    timer.observe_duration();
+    // Timed whether or not it was queued: a refusal took time too.
+    let started = std::time::Instant::now();
+    let submitted = moat_queue::submit(&deps.js, &caller.client_key(), &request).await;
+    deps.metrics.submit_seconds.record(started.elapsed());
+    submitted.map_err(|e| match e {
+        SubmitError::QueueFull => ApiError::QueueFull,
+        SubmitError::Unavailable(cause) => ApiError::unavailable("submit", cause),
+    })?;
     let token = deps.tokens.issue(&id);
     // Only a run that was queued gets a record. If this insert fails the
     // recorder still creates the row from the run's own events and record.

@@ -126,14 +126,18 @@ async fn a_client_that_stops_reading_is_closed_as_too_slow() {
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(addr).await.unwrap();
     let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    let too_slow = || metrics.ws_closed.with_label_values(&["too_slow"]).get();
+    let too_slow = || {
+        metrics
+            .ops
+            .value("moat_edge_ws_closed_total", &[("reason", "too_slow")])
+    };
     for _ in 0..600 {
-        if too_slow() > 0 {
+        if too_slow() > 0.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(too_slow(), 1, "the edge never gave up on the client");
+    assert_eq!(too_slow(), 1.0, "the edge never gave up on the client");
 
     // Reading now: a gapless prefix of the events, then the reason.
     let (seqs, close) = read_to_close(&mut ws).await;
@@ -144,7 +148,12 @@ async fn a_client_that_stops_reading_is_closed_as_too_slow() {
         seqs.len()
     );
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
-    assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 1);
+    assert_eq!(
+        metrics
+            .ops
+            .value("moat_edge_ws_closed_total", &[("reason", "finished")]),
+        1.0
+    );
 }
 
 #[tokio::test]
@@ -167,7 +176,12 @@ async fn every_session_delivers_the_whole_run_then_a_normal_close() {
         assert_eq!(seqs, vec![1, 2, 3], "session {session}");
         assert_eq!(close.map(|c| c.0), Some(1000), "session {session}");
     }
-    assert_eq!(metrics.ws_closed.with_label_values(&["finished"]).get(), 60);
+    assert_eq!(
+        metrics
+            .ops
+            .value("moat_edge_ws_closed_total", &[("reason", "finished")]),
+        60.0
+    );
 }
 
 #[tokio::test]
@@ -238,7 +252,12 @@ async fn shutdown_closes_open_event_streams_with_1001() {
     let (seqs, close) = read_to_close(&mut ws).await;
     assert!(seqs.is_empty(), "{seqs:?}");
     assert_eq!(close, Some((1001, "server shutting down".to_owned())));
-    assert_eq!(metrics.ws_closed.with_label_values(&["shutdown"]).get(), 1);
+    assert_eq!(
+        metrics
+            .ops
+            .value("moat_edge_ws_closed_total", &[("reason", "shutdown")]),
+        1.0
+    );
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .expect("the server drains in time")

@@ -152,10 +152,9 @@ async fn an_endless_chunked_body_is_refused_at_the_cap_with_bounded_memory() {
     assert!(growth < 64 * 1024 * 1024, "RSS grew by {growth} bytes");
     assert_eq!(
         deps.metrics
-            .refusals
-            .with_label_values(&["payload_too_large"])
-            .get(),
-        1
+            .ops
+            .value("moat_edge_refusals_total", &[("code", "payload_too_large")]),
+        1.0
     );
 }
 
@@ -288,12 +287,12 @@ async fn one_client_holds_only_so_many_connections() {
     }
     assert!(closed_within(&mut fourth, Duration::from_secs(3)).await);
     let refused = || {
-        deps.metrics
-            .refusals
-            .with_label_values(&["too_many_connections"])
-            .get()
+        deps.metrics.ops.value(
+            "moat_edge_refusals_total",
+            &[("code", "too_many_connections")],
+        )
     };
-    assert_eq!(refused(), 1);
+    assert_eq!(refused(), 1.0);
     // The held ones still work; closing one gives its slot back.
     let (s, status) = healthz(open.pop().unwrap()).await.unwrap();
     assert_eq!(status, 200);

@@ -108,10 +108,8 @@ async fn answer(
                 Ok(()) => respond(fetcher, plans, request).await,
                 Err(error) => (vec![Reply::Failed(error)], "upload"),
             };
-            metrics.requests.with_label_values(&[result]).inc();
-            metrics
-                .request_seconds
-                .observe(started.elapsed().as_secs_f64());
+            metrics.requests.with(&[result]).increment(1);
+            metrics.request_seconds.record(started.elapsed());
             tracing::debug!(%method, url = %moat_wire::redact_query(&url), result, ms = started.elapsed().as_millis() as u64, "fetch");
             replies
         }

@@ -93,12 +93,13 @@ pub async fn run(
             message: e.to_string(),
         })?;
     let js = async_nats::jetstream::new(client.clone());
-    moat_queue::ensure_streams(
+    moat_queue::streams::ensure_streams_patiently(
         &js,
         moat_queue::streams::replicated(
             moat_queue::streams::all_streams(&config.queue_limits()),
             config.stream_replicas,
         ),
+        Duration::from_secs(60),
     )
     .await?;
     remove_legacy_consumer(&js).await;

@@ -197,6 +197,15 @@ impl Pool {
                 refill: Mutex::new(None),
             }),
         };
+        // Every class the configuration names is on /metrics from the
+        // start, at 0 (none is kept warm when the pool is off).
+        for class in &pool.inner.config.classes {
+            pool.inner
+                .metrics
+                .pool_ready
+                .with(&[&class.to_string()])
+                .set(0.0);
+        }
         if !pool.inner.classes.is_empty() {
             let inner = pool.inner.clone();
             *pool.inner.refill.lock().expect("not poisoned") = Some(tokio::spawn(refill(inner)));
@@ -253,11 +262,7 @@ impl Pool {
             inner.observe_ready();
             if let Some(w) = warm {
                 w.watch.abort();
-                inner
-                    .metrics
-                    .pool_acquired
-                    .with_label_values(&["warm"])
-                    .inc();
+                inner.metrics.pool_acquired.with(&["warm"]).increment(1);
                 return Ok(Acquired {
                     sandbox: w.sandbox,
                     warm: true,
@@ -266,11 +271,7 @@ impl Pool {
                 });
             }
         }
-        inner
-            .metrics
-            .pool_acquired
-            .with_label_values(&["cold"])
-            .inc();
+        inner.metrics.pool_acquired.with(&["cold"]).increment(1);
         let limits = inner.config.sizing.limits(heap_mb);
         let sandbox = inner.sandboxes.create(&limits).await?;
         let acquire = t.elapsed();
@@ -302,10 +303,7 @@ impl Inner {
     fn observe_ready(&self) {
         for class in &self.classes {
             let n = class.state.lock().expect("not poisoned").ready.len();
-            self.metrics
-                .pool_ready
-                .with_label_values(&[&class.label])
-                .set(n as i64);
+            self.metrics.pool_ready.with(&[&class.label]).set(n as f64);
         }
     }
 
@@ -366,12 +364,12 @@ impl Inner {
         }
         self.metrics
             .sandbox_seconds
-            .with_label_values(&["create"])
-            .observe(create.as_secs_f64());
+            .with(&["create"])
+            .record(create);
         self.metrics
             .sandbox_seconds
-            .with_label_values(&["start"])
-            .observe(s.elapsed().as_secs_f64());
+            .with(&["start"])
+            .record(s.elapsed());
         let exit = sandbox.exit_watch();
         Ok(Warm {
             sandbox,
@@ -384,10 +382,7 @@ impl Inner {
 
     async fn discard(&self, w: Warm, reason: &'static str) {
         w.watch.abort();
-        self.metrics
-            .pool_discarded
-            .with_label_values(&[reason])
-            .inc();
+        self.metrics.pool_discarded.with(&[reason]).increment(1);
         if reason == "exited" {
             tracing::warn!(id = w.sandbox.id(), "a pooled runner exited before its job");
         }

@@ -97,14 +97,14 @@ struct Busy(Arc<Metrics>);
 
 impl Busy {
     fn new(metrics: &Arc<Metrics>) -> Self {
-        metrics.busy_slots.inc();
+        metrics.busy_slots.increment(1.0);
         Self(metrics.clone())
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.busy_slots.dec();
+        self.0.busy_slots.decrement(1.0);
     }
 }
 
@@ -228,7 +228,7 @@ impl Worker {
         let request = match decode(&msg.subject, msg_id.as_deref(), &msg.payload) {
             Ok(r) => r,
             Err(unusable) => {
-                self.metrics.unusable.inc();
+                self.metrics.unusable.increment(1);
                 match &unusable.run {
                     Some(run) => {
                         tracing::warn!(run = %run.id, reason = %unusable.reason, "recording an unusable run as failed");
@@ -310,8 +310,8 @@ impl Worker {
         let kind = if attempt == 1 { "first" } else { "retry" };
         self.metrics
             .queue_lag_seconds
-            .with_label_values(&[kind, plan.token()])
-            .observe(queued as f64 / 1000.0);
+            .with(&[kind, plan.token()])
+            .record(queued as f64 / 1000.0);
 
         let (tx, mut rx) = mpsc::unbounded_channel::<Accepted>();
         let mut events = EventPublisher::new(self.js.clone(), &request.id, attempt);
@@ -459,26 +459,18 @@ impl Worker {
     fn observe(&self, report: &RunReport, stages: &Stages, took: Duration) {
         let m = &self.metrics;
         let outcome = report.result.outcome.as_str();
-        m.runs.with_label_values(&[outcome]).inc();
-        m.run_seconds
-            .with_label_values(&[outcome])
-            .observe(took.as_secs_f64());
+        m.runs.with(&[outcome]).increment(1);
+        m.run_seconds.with(&[outcome]).record(took);
         if !report.warm {
             // Warm sandboxes' creation and start are observed by the pool.
-            m.sandbox_seconds
-                .with_label_values(&["create"])
-                .observe(report.acquire.as_secs_f64());
-            m.sandbox_seconds
-                .with_label_values(&["start"])
-                .observe(report.start.as_secs_f64());
+            m.sandbox_seconds.with(&["create"]).record(report.acquire);
+            m.sandbox_seconds.with(&["start"]).record(report.start);
         }
         m.sandbox_seconds
-            .with_label_values(&["teardown"])
-            .observe(report.teardown.as_secs_f64());
+            .with(&["teardown"])
+            .record(report.teardown);
         for (stage, us) in stages.named() {
-            m.stage_seconds
-                .with_label_values(&[stage])
-                .observe(us as f64 / 1e6);
+            m.stage_seconds.with(&[stage]).record(us as f64 / 1e6);
         }
         if let Some(v) = &report.violation {
             m.reject(v);
@@ -528,10 +520,7 @@ impl Worker {
         if let Err(e) = self.publish_record(&record).await {
             tracing::error!(run = %run.id, error = %e, "publishing the final record");
         }
-        self.metrics
-            .runs
-            .with_label_values(&[outcome.as_str()])
-            .inc();
+        self.metrics.runs.with(&[outcome.as_str()]).increment(1);
     }
 }
 

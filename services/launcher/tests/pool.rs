@@ -169,8 +169,10 @@ async fn pooled_sandboxes_past_their_age_are_replaced() {
         assert!(Instant::now() < until, "never replaced: {now:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let discarded = metrics.pool_discarded.with_label_values(&["age"]).get();
-    assert!(discarded >= 1, "{discarded}");
+    let discarded = metrics
+        .ops
+        .value("moat_launcher_pool_discarded_total", &[("reason", "age")]);
+    assert!(discarded >= 1.0, "{discarded}");
     // What is handed out is never older than the age.
     let report = run(&pool, &Job::new("export default 1")).await;
     assert_eq!(report.result.outcome, Outcome::Ok, "{report:?}");

@@ -1,14 +1,18 @@
 //! The operational plumbing every moat service shares, so each `main.rs` stays
 //! a few lines: logging set-up (`MOAT_LOG`, to stderr), a cancellation token
-//! cancelled by SIGTERM or Ctrl-C, and the small HTTP server for `/metrics`
-//! (Prometheus text) and `/healthz`. It knows nothing of what a service does.
+//! cancelled by SIGTERM or Ctrl-C, the small HTTP server for `/metrics`
+//! (Prometheus text) and `/healthz`, and the metrics [`Registry`] each service
+//! instance owns (`registry.rs`). It knows nothing of what a service does.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
+
+mod registry;
+
+pub use registry::{Family, HasRegistry, Metric, Registry};
 
 /// Starts logging to stderr, filtered by `MOAT_LOG` (default `info`).
 pub fn init_tracing() {
@@ -125,70 +129,9 @@ pub trait Health: Send + Sync + 'static {
     fn render(&self) -> String;
     /// Whether `/healthz` answers 200 (else 503).
     fn is_ready(&self) -> bool;
-}
-
-/// What every service's metrics hold alike: a registry under the service's
-/// prefix (`moat_edge`, ...) and the ready flag `/healthz` reports.
-pub struct Registry {
-    registry: prometheus::Registry,
-    ready: AtomicBool,
-}
-
-impl Registry {
-    /// A registry whose metric names all start with `prefix`; not ready.
-    pub fn new(prefix: &str) -> Self {
-        Self {
-            registry: prometheus::Registry::new_custom(Some(prefix.into()), None)
-                .expect("a valid prefix"),
-            ready: AtomicBool::new(false),
-        }
-    }
-
-    /// Registers `metric` and hands it back, so a metric is declared and
-    /// registered in one expression.
-    pub fn register<M: prometheus::core::Collector + Clone + 'static>(&self, metric: M) -> M {
-        self.registry
-            .register(Box::new(metric.clone()))
-            .expect("metric names are unique");
-        metric
-    }
-
-    /// Marks the service ready (or not) for `/healthz`.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
-    }
-}
-
-/// A service's metrics, by way of their [`Registry`]: that makes them
-/// [`Health`], with nothing more to write.
-pub trait HasRegistry: Send + Sync + 'static {
-    /// The registry.
-    fn registry(&self) -> &Registry;
-}
-
-impl HasRegistry for Registry {
-    fn registry(&self) -> &Registry {
-        self
-    }
-}
-
-impl<T: HasRegistry> Health for T {
-    fn render(&self) -> String {
-        render_registry(&self.registry().registry)
-    }
-    fn is_ready(&self) -> bool {
-        self.registry().ready.load(Ordering::SeqCst)
-    }
-}
-
-/// A registry's metrics in the Prometheus text format, for [`Health::render`].
-fn render_registry(registry: &prometheus::Registry) -> String {
-    use prometheus::Encoder;
-    let mut out = Vec::new();
-    prometheus::TextEncoder::new()
-        .encode(&registry.gather(), &mut out)
-        .expect("text encoding does not fail");
-    String::from_utf8(out).expect("the text format is UTF-8")
+    /// Housekeeping [`serve`] does every few seconds (a [`Registry`] moves
+    /// histogram samples into their buckets); nothing by default.
+    fn upkeep(&self) {}
 }
 
 /// The `/metrics` and `/healthz` routes over `health`.
@@ -215,22 +158,40 @@ pub fn routes<H: Health>(
     warp::get().and(metrics.or(ready).unify())
 }
 
-/// Serves [`routes`] on `listener` until `shutdown`.
+/// How often [`serve`] runs [`Health::upkeep`].
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves [`routes`] on `listener` until `shutdown`, running
+/// [`Health::upkeep`] every few seconds meanwhile.
 pub async fn serve<H: Health>(
     health: Arc<H>,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) {
-    warp::serve(routes(health))
+    let upkeep = {
+        let (health, shutdown) = (health.clone(), shutdown.clone());
+        async move {
+            let mut every = tokio::time::interval(UPKEEP_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => health.upkeep(),
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        }
+    };
+    let server = warp::serve(routes(health))
         .incoming(listener)
         .graceful(async move { shutdown.cancelled().await })
-        .run()
-        .await;
+        .run();
+    tokio::join!(server, upkeep);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     #[tokio::test(start_paused = true)]
     async fn a_service_that_hangs_on_the_way_out_is_cut_off() {
@@ -263,10 +224,8 @@ mod tests {
 
     #[test]
     fn a_registry_renders_its_metrics_under_its_prefix() {
-        let registry = Registry::new("moat_test");
-        let hits =
-            registry.register(prometheus::IntCounter::new("hits_total", "Hits").expect("metric"));
-        hits.inc();
+        let registry = Registry::new("moat_test", &[]);
+        registry.counter("hits_total", "Hits").increment(1);
         assert!(registry.render().contains("moat_test_hits_total 1"));
         assert!(!registry.is_ready());
         registry.set_ready(true);

@@ -166,13 +166,34 @@ pub enum ConnectError {
     Connect(#[from] async_nats::ConnectError),
 }
 
-/// Connects to `url` as `role`.
+/// Connects to `url` as `role`; `url` may list a cluster's servers,
+/// comma-separated (the client moves to another when one is lost).
 pub async fn connect(
     url: &str,
     auth: &NatsAuth,
     role: Role,
 ) -> Result<async_nats::Client, ConnectError> {
-    Ok(auth.options(role).await?.connect(url).await?)
+    let servers = servers(url)?;
+    Ok(auth.options(role).await?.connect(servers).await?)
+}
+
+/// The servers of a URL list (`nats://a:4222,nats://b:4222`).
+pub fn servers(url: &str) -> Result<Vec<async_nats::ServerAddr>, ConnectError> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse()
+                .map_err(|e| ConnectError::Config(format!("NATS URL {u:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|v| {
+            if v.is_empty() {
+                Err(ConnectError::Config("no NATS URL given".into()))
+            } else {
+                Ok(v)
+            }
+        })
 }
 
 /// Logs what the connection reports; a refused operation (a permission the
@@ -202,6 +223,19 @@ mod tests {
         for role in Role::ALL {
             assert!(!role.inbox_prefix().contains('.'));
         }
+    }
+
+    #[test]
+    fn a_url_may_list_a_clusters_servers() {
+        assert_eq!(servers("nats://127.0.0.1:4222").unwrap().len(), 1);
+        assert_eq!(
+            servers("nats://127.0.0.1:4222, nats://127.0.0.1:4223")
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(servers("").is_err());
+        assert!(servers("nats://127.0.0.1:99999").is_err());
     }
 
     #[test]

@@ -156,6 +156,27 @@ pub async fn ensure_streams(
     Ok(())
 }
 
+/// [`ensure_streams`], tried again every second for up to `patience`: a
+/// NATS cluster that has just started (or lost its JetStream leader)
+/// answers no JetStream request for a few seconds.
+pub async fn ensure_streams_patiently(
+    js: &jetstream::Context,
+    configs: Vec<stream::Config>,
+    patience: Duration,
+) -> Result<(), SetupError> {
+    let until = tokio::time::Instant::now() + patience;
+    loop {
+        match ensure_streams(js, configs.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() < until => {
+                tracing::info!(error = %e, "JetStream is not ready yet; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

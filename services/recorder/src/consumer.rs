@@ -234,8 +234,8 @@ async fn handle(feed: Feed, db: &DatabaseConnection, metrics: &Metrics, messages
         Ok(new) => {
             metrics
                 .transaction_seconds
-                .with_label_values(&[label])
-                .observe(started.elapsed().as_secs_f64());
+                .with(&[label])
+                .record(started.elapsed());
             for (message, _) in &batch {
                 ack(message, AckKind::Ack).await;
             }

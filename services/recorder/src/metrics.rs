@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use ::metrics::{Counter, Histogram};
+use moat_ops::Family;
+
+use crate::consumer::Feed;
 
 /// The recorder's metrics.
 pub struct Metrics {
@@ -13,38 +16,38 @@ pub struct Metrics {
     pub ops: moat_ops::Registry,
     /// Messages handled, by stream (`events`, `results`) and result
     /// (`applied`, `duplicate`, `malformed`, `retried`).
-    pub messages: IntCounterVec,
+    pub messages: Family<Counter>,
     /// Time to write and commit one batch, by stream.
-    pub transaction_seconds: HistogramVec,
+    pub transaction_seconds: Family<Histogram>,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// What became of a message: every `result` [`Metrics::count`] is given.
+pub const RESULTS: [&str; 4] = ["applied", "duplicate", "malformed", "retried"];
+
 impl Metrics {
-    /// Registers every metric.
+    /// Registers every metric; every stream's series start at zero.
     pub fn new() -> Arc<Self> {
-        let ops = moat_ops::Registry::new("moat_recorder");
-        let messages = ops.register(IntCounterVec::new(
-            Opts::new(
+        let ops =
+            moat_ops::Registry::new("moat_recorder", &[("transaction_seconds", LATENCY_BUCKETS)]);
+        let streams = [Feed::Events, Feed::Results].map(Feed::label);
+        let messages = ops
+            .counters(
                 "messages_total",
                 "Messages handled, by stream (events, results) and result (applied, duplicate, malformed, retried)",
-            ),
-            &["stream", "result"],
-        )
-        .expect("metric"));
-        let transaction_seconds = ops.register(
-            HistogramVec::new(
-                HistogramOpts::new(
-                    "transaction_seconds",
-                    "Time to write and commit one batch of messages, by stream",
-                )
-                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["stream", "result"],
+            )
+            .zeroed(&[&streams, &RESULTS]);
+        let transaction_seconds = ops
+            .histograms(
+                "transaction_seconds",
+                "Time to write and commit one batch of messages, by stream",
                 &["stream"],
             )
-            .expect("metric"),
-        );
+            .zeroed(&[&streams]);
         Arc::new(Self {
             ops,
             messages,
@@ -52,9 +55,10 @@ impl Metrics {
         })
     }
 
-    /// Counts `n` messages of `stream` with `result`.
+    /// Counts `n` messages of `stream` with `result` (one of [`RESULTS`]).
     pub fn count(&self, stream: &str, result: &str, n: u64) {
-        self.messages.with_label_values(&[stream, result]).inc_by(n);
+        debug_assert!(RESULTS.contains(&result), "{result}");
+        self.messages.with(&[stream, result]).increment(n);
     }
 }
 
@@ -78,6 +82,10 @@ mod tests {
         assert!(
             text.contains("moat_recorder_messages_total{result=\"applied\",stream=\"events\"} 3")
         );
+        assert!(
+            text.contains("moat_recorder_messages_total{result=\"retried\",stream=\"results\"} 0")
+        );
+        assert!(text.contains("moat_recorder_transaction_seconds_count{stream=\"events\"} 0"));
         assert!(!m.is_ready());
     }
 }
