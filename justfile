@@ -47,7 +47,7 @@ down:
 
 # Run a launcher in the foreground against the local infrastructure (Ctrl-C drains).
 launcher: infra rootfs build
-    ./target/release/moat-launcher
+    source .run/nats/users.env && MOAT_NATS_USER=launcher MOAT_NATS_PASSWORD=$MOAT_NATS_PASSWORD_LAUNCHER ./target/release/moat-launcher
 
 # Run a script on the running system (`just up`): `just run examples/image.js --out out`.
 run file *args:
