@@ -388,6 +388,14 @@ def users_conf(path):
     for name, body in re.findall(r"^(\w+)\s*=\s*\{\n(.*?)^\}", text, re.S | re.M):
         perm = {}
         for key in ("publish", "subscribe"):
+            perm[key + "_deny"] = set()
+            m = re.search(key + r"\s*[=:]\s*\{(.*?)^  \}", body, re.S | re.M)
+            if m:  # the map form: allow = [...], deny = [...]
+                for part in ("allow", "deny"):
+                    lm = re.search(part + r"\s*[=:]\s*\[(.*?)\]", m.group(1), re.S)
+                    found = set(re.findall(r'"([^"]*)"', lm.group(1))) if lm else set()
+                    perm[key if part == "allow" else key + "_deny"] = found
+                continue
             m = re.search(key + r"\s*[=:]\s*\[(.*?)\]", body, re.S)
             perm[key] = set(re.findall(r'"([^"]*)"', m.group(1))) if m else set()
         m = re.search(r"allow_responses\s*[=:]\s*(\{[^}]*\}|\S+)", body)
@@ -397,7 +405,8 @@ def users_conf(path):
     users = {}
     for m in re.finditer(r"\{\s*user:\s*(\w+)\s*,\s*password:\s*\$(\w+)\s*(?:,\s*permissions:\s*\$(\w+)\s*)?\}", text):
         user, password, perm = m.groups()
-        entry = {"password": password, "publish": set(), "subscribe": set()}
+        entry = {"password": password, "publish": set(), "subscribe": set(),
+                 "publish_deny": set(), "subscribe_deny": set()}
         if perm:
             if perm not in blocks:
                 fail([f"chart: INVALID: {path}: user {user}'s permissions ${perm} are not defined"])
@@ -421,9 +430,11 @@ def values_users(path):
             entry = {"password": m.group(1) if m else u.get("password")}
             for key in ("publish", "subscribe"):
                 v = perm.get(key) or []
+                deny = []
                 if isinstance(v, dict):
-                    v = v.get("allow") or []
+                    v, deny = v.get("allow") or [], v.get("deny") or []
                 entry[key] = set(v)
+                entry[key + "_deny"] = set(deny)
             if "allow_responses" in perm:
                 entry["allow_responses"] = perm["allow_responses"]
             users[u["user"]] = entry
@@ -443,7 +454,7 @@ def nats(values_path, conf_path):
         w, g = want[user], got[user]
         if w["password"] != g["password"]:
             problems.append(f"{values_path}: user {user}: password << ${w['password']} >> expected, not {g['password']!r}")
-        for key in ("publish", "subscribe"):
+        for key in ("publish", "subscribe", "publish_deny", "subscribe_deny"):
             if w[key] - g[key]:
                 problems.append(f"{values_path}: user {user}: {key} lacks {sorted(w[key] - g[key])}")
             if g[key] - w[key]:

@@ -50,12 +50,16 @@ users() {
   local file=${MOAT_NATS_USERS:-$run_dir/users.env} user
   mkdir -p "$(dirname "$file")"
   if [[ ! -s $file ]]; then
+    # Nodes of one cluster may start together on one file: each writes its
+    # own candidate and the first to link it wins; all then read the winner.
     (
       umask 077
+      tmp=$(mktemp "$file.XXXXXX")
       for user in EDGE LAUNCHER RECORDER EGRESS ADMIN SYS; do
         echo "MOAT_NATS_PASSWORD_$user=p$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-      done >"$file.tmp"
-      mv "$file.tmp" "$file"
+      done >"$tmp"
+      ln "$tmp" "$file" 2>/dev/null || true
+      rm -f "$tmp"
     )
   fi
   set -a

@@ -182,8 +182,9 @@ impl Layout {
     }
 }
 
-/// The passwords of moat's NATS users (`nats/users.conf`), by user name.
-#[derive(Debug, Clone, Default)]
+/// The passwords of moat's NATS users (`nats/users.conf`), by user name
+/// (no `Debug`: nothing prints them).
+#[derive(Clone, Default)]
 pub struct NatsUsers(HashMap<String, String>);
 
 impl NatsUsers {

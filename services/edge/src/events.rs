@@ -71,6 +71,9 @@ async fn events(
         .map_err(|e| refuse(headers, ApiError::unavailable("get_stream", e)))?;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
+            // Named, so it is created (and recreated) through the named
+            // consumer API, the only one the edge's NATS user may call.
+            name: Some(format!("edge-{}", uuid::Uuid::new_v4().simple())),
             filter_subject: subjects::events(&id),
             ..Default::default()
         })

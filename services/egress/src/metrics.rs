@@ -52,7 +52,7 @@ impl Metrics {
         let requests = ops
             .counters(
                 "requests_total",
-                "Requests answered, by result (ok, or the failure's reason: denied, limit, dns, refused, timeout, tls, protocol, ...)",
+                "Requests answered, by result (ok, or the failure's reason: denied, host-rate, response-too-large, dns, connect, timeout, tls, protocol, ...)",
                 &["result"],
             )
             .zeroed(&[&RESULTS]);

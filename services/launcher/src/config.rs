@@ -90,10 +90,12 @@ pub struct Config {
     /// Runs all anonymous clients together may have queued (fleet-wide).
     #[arg(long, env = "MOAT_ANON_QUEUE_TOTAL", default_value_t = 1_000)]
     pub anon_queue_total: i64,
-    /// Copies JetStream keeps of each stream (1 on one machine; 3 on a
-    /// 3-node NATS cluster, so losing a node loses no run).
-    #[arg(long, env = "MOAT_STREAM_REPLICAS", default_value_t = 1)]
-    pub stream_replicas: usize,
+    /// Copies JetStream keeps of each stream (3 on a 3-node NATS cluster, so
+    /// losing a node loses no run); unset, a new stream gets 1 and an
+    /// existing one keeps its count, so a launcher started without it
+    /// never shrinks the fleet's streams.
+    #[arg(long, env = "MOAT_STREAM_REPLICAS")]
+    pub stream_replicas: Option<usize>,
     /// Runs one anonymous client may have running at once (fleet-wide).
     #[arg(long, env = "MOAT_ANON_CONCURRENCY", default_value_t = 1)]
     pub anon_concurrency: i64,
@@ -209,7 +211,7 @@ impl Config {
         if let Err(e) = self.queue_limits().validate() {
             return bad(e);
         }
-        if !(1..=5).contains(&self.stream_replicas) {
+        if self.stream_replicas.is_some_and(|r| !(1..=5).contains(&r)) {
             return bad("--stream-replicas must be in 1..=5 (JetStream's range)".into());
         }
         if self.tenant_concurrency < 1 || self.anon_concurrency < 1 {

@@ -95,10 +95,13 @@ pub async fn run(
     let js = async_nats::jetstream::new(client.clone());
     moat_queue::streams::ensure_streams_patiently(
         &js,
-        moat_queue::streams::replicated(
-            moat_queue::streams::all_streams(&config.queue_limits()),
-            config.stream_replicas,
-        ),
+        match config.stream_replicas {
+            Some(n) => moat_queue::streams::replicated(
+                moat_queue::streams::all_streams(&config.queue_limits()),
+                n,
+            ),
+            None => moat_queue::streams::all_streams(&config.queue_limits()),
+        },
         Duration::from_secs(60),
     )
     .await?;

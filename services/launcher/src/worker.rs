@@ -288,9 +288,7 @@ impl Worker {
             }
             Err(f) => {
                 tracing::warn!(run = %run.id, attempt, error = %f, "run failed; it will be retried");
-                let _ = msg
-                    .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                    .await;
+                let _ = msg.ack_with(AckKind::Nak(Some(retry_delay(attempt)))).await;
             }
         }
         // The client may have more queued, and now has room under its cap.
@@ -574,9 +572,24 @@ fn net_event(done: NetDone) -> NetEvent {
     }
 }
 
+/// How long a run that failed for a passing reason (NATS lost a server,
+/// containerd restarted) waits before its next attempt: 1 s, then 5 s, so
+/// the attempts span a NATS cluster's leader election or a reconnect
+/// rather than all failing inside one.
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_secs(5u64.saturating_pow(attempt.saturating_sub(1)).min(30))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_wait_longer_each_time() {
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(2), Duration::from_secs(5));
+        assert_eq!(retry_delay(9), Duration::from_secs(30));
+    }
 
     #[test]
     fn what_cannot_be_run_still_names_its_run() {

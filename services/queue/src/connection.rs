@@ -45,7 +45,7 @@ impl Role {
 
 /// NATS credentials and TLS, shared by every service's config
 /// (`#[command(flatten)]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+#[derive(Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct NatsAuth {
     /// NATS user name; the service's own (edge, launcher, recorder, egress) when a password is given without one.
     #[arg(long = "nats-user", env = "MOAT_NATS_USER")]
@@ -80,6 +80,23 @@ pub struct NatsAuth {
     pub tls_required: bool,
 }
 
+/// Everything but the password, so a logged config leaks no secret.
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsAuth")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .field("creds", &self.creds)
+            .field("nkey", &self.nkey)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_required", &self.tls_required)
+            .finish()
+    }
+}
+
 impl NatsAuth {
     /// User-and-password credentials (tests, `moat up`).
     pub fn password(user: &str, password: &str) -> Self {
@@ -109,6 +126,9 @@ impl NatsAuth {
             return Err(
                 "--nats-user goes with a password, not with --nats-creds or --nats-nkey".into(),
             );
+        }
+        if self.user.is_some() && self.password.is_none() && self.password_file.is_none() {
+            return Err("--nats-user needs --nats-password or --nats-password-file".into());
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("--nats-tls-cert and --nats-tls-key go together".into());
@@ -252,5 +272,15 @@ mod tests {
             ..NatsAuth::default()
         };
         assert!(half_cert.validate().is_err());
+        let no_password = NatsAuth {
+            user: Some("edge".into()),
+            ..NatsAuth::default()
+        };
+        assert!(no_password.validate().is_err());
+        let shown = format!("{:?}", NatsAuth::password("edge", "s3cret"));
+        assert!(
+            !shown.contains("s3cret") && shown.contains("edge"),
+            "{shown}"
+        );
     }
 }

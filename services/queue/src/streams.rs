@@ -115,8 +115,10 @@ pub fn all_streams(limits: &QueueLimits) -> Vec<stream::Config> {
     ]
 }
 
-/// `configs` with `replicas` copies of each stream (a NATS cluster keeps
-/// them on that many servers, so a lost server loses nothing).
+/// `configs` with `replicas` copies of each stream: a NATS cluster keeps
+/// them on that many servers, so a lost server loses nothing. (Left at 0,
+/// a new stream gets 1 and an existing one keeps its count: see
+/// [`ensure_streams`].)
 pub fn replicated(configs: Vec<stream::Config>, replicas: usize) -> Vec<stream::Config> {
     configs
         .into_iter()
@@ -140,8 +142,16 @@ pub async fn ensure_streams(
             _ => subjects::RUN_RESULTS,
         };
         let result = match js.get_stream(name).await {
-            Ok(_) => js
-                .update_stream(config)
+            // No replica count given: the stream keeps the one it has (an
+            // operator's, or a launcher's that was given one).
+            Ok(existing) => js
+                .update_stream(match config.num_replicas {
+                    0 => stream::Config {
+                        num_replicas: existing.cached_info().config.num_replicas,
+                        ..config
+                    },
+                    _ => config,
+                })
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),

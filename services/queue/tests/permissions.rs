@@ -234,7 +234,10 @@ async fn the_egress_user_touches_only_its_own_subjects() {
     let egress = nats.connect(Role::Egress).await;
     // Its own: fetch requests in its queue group, peers, its inbox.
     let mut fetches = egress
-        .queue_subscribe(moat_wire::egress::EGRESS_SUBJECT, "moat-egress".into())
+        .queue_subscribe(
+            moat_wire::egress::EGRESS_SUBJECT,
+            moat_wire::egress::EGRESS_QUEUE_GROUP.into(),
+        )
         .await
         .unwrap();
     egress.flush().await.unwrap();
@@ -316,4 +319,50 @@ async fn each_service_hears_only_its_own_replies() {
     edge_js.set_timeout(Duration::from_secs(1));
     assert!(edge_js.get_stream(subjects::RUN_RESULTS).await.is_err());
     assert!(edge_js.get_stream(subjects::RUN_EVENTS).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_edge_cannot_touch_the_recorders_consumer() {
+    let (nats, _launcher_js) = setup().await;
+    let recorder = jetstream::new(nats.connect(Role::Recorder).await);
+    let durable = "recorder-events";
+    recorder
+        .get_stream(subjects::RUN_EVENTS)
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some(durable.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut edge = jetstream::new(nats.connect(Role::Edge).await);
+    edge.set_timeout(Duration::from_secs(1));
+    let events = edge.get_stream(subjects::RUN_EVENTS).await.unwrap();
+    assert!(events.delete_consumer(durable).await.is_err());
+    let redefined = events
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some(durable.into()),
+            filter_subject: subjects::events("r1"),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        redefined.is_err(),
+        "the edge redefined the recorder's consumer"
+    );
+    // It is still there, as the recorder made it; the edge's own
+    // consumers are its to make.
+    let admin = jetstream::new(nats.admin().await);
+    let stream = admin.get_stream(subjects::RUN_EVENTS).await.unwrap();
+    let info = stream.consumer_info(durable).await.unwrap();
+    assert_eq!(info.config.filter_subject, "");
+    assert!(events
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            name: Some("edge-1".into()),
+            filter_subject: subjects::events("r1"),
+            ..Default::default()
+        })
+        .await
+        .is_ok());
 }
