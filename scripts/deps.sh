@@ -16,6 +16,8 @@ command -v runsc >/dev/null || need_apt+=(runsc)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 # The playground's end-to-end test drives Debian's Chromium headless.
 command -v chromium >/dev/null || need_apt+=(chromium)
+# The NATS TLS test makes its certificates with the openssl tool.
+command -v openssl >/dev/null || need_apt+=(openssl)
 
 if ((${#need_apt[@]})); then
   echo "deps: installing ${need_apt[*]}"

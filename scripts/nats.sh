@@ -17,6 +17,9 @@
 # The users of nats/users.conf get random passwords on the first start,
 # kept in RUN_DIR/users.env (mode 600): MOAT_NATS_PASSWORD_<USER>=...; a
 # cluster's nodes share one file, named by MOAT_NATS_USERS.
+#
+# MOAT_NATS_EXTRA names a config fragment to add (a `tls { ... }` block,
+# say); it is copied beside the store and included after the rest.
 set -euo pipefail
 
 VERSION=2.15.1
@@ -72,17 +75,18 @@ users() {
 # beside its store that includes (copies of) moat.conf and users.conf and
 # adds the node's name and routes.
 config() {
-  if [[ -z $node ]]; then
+  if [[ -z $node && -z ${MOAT_NATS_EXTRA:-} ]]; then
     echo "$here/nats/moat.conf"
     return
   fi
   local p routes=""
-  for p in ${route_ports//,/ }; do
-    routes+="    nats-route://127.0.0.1:$p"$'\n'
-  done
   cp "$here/nats/moat.conf" "$here/nats/users.conf" "$run_dir/"
-  cat >"$run_dir/node.conf" <<EOF
-include ./moat.conf
+  echo "include ./moat.conf" >"$run_dir/node.conf"
+  if [[ -n $node ]]; then
+    for p in ${route_ports//,/ }; do
+      routes+="    nats-route://127.0.0.1:$p"$'\n'
+    done
+    cat >>"$run_dir/node.conf" <<EOF
 server_name: $node
 cluster {
   name: moat
@@ -91,6 +95,11 @@ cluster {
 $routes  ]
 }
 EOF
+  fi
+  if [[ -n ${MOAT_NATS_EXTRA:-} ]]; then
+    cp "$MOAT_NATS_EXTRA" "$run_dir/extra.conf"
+    echo "include ./extra.conf" >>"$run_dir/node.conf"
+  fi
   echo "$run_dir/node.conf"
 }
 

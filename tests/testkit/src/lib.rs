@@ -40,6 +40,7 @@ pub fn is_root() -> bool {
 pub struct ScriptServer {
     script: &'static str,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     dir: tempfile::TempDir,
     /// What `start` printed (a URL or a socket path).
     pub output: String,
@@ -48,14 +49,25 @@ pub struct ScriptServer {
 impl ScriptServer {
     /// Runs `script start DIR ARGS...` in a new temporary directory.
     pub fn start(script: &'static str, prefix: &str, args: &[String]) -> Self {
+        Self::start_env(script, prefix, args, &[])
+    }
+
+    /// [`ScriptServer::start`] with `env` added to the script's environment.
+    pub fn start_env(
+        script: &'static str,
+        prefix: &str,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir()
             .expect("a temp dir");
-        let output = run_start(script, dir.path(), args);
+        let output = run_start(script, dir.path(), args, env);
         Self {
             script,
             args: args.to_vec(),
+            env: env.to_vec(),
             dir,
             output,
         }
@@ -64,7 +76,7 @@ impl ScriptServer {
     /// Starts it again after [`ScriptServer::stop`], on the same directory
     /// (its data kept) and arguments.
     pub fn restart(&self) {
-        run_start(self.script, self.dir.path(), &self.args);
+        run_start(self.script, self.dir.path(), &self.args, &self.env);
     }
 
     /// Its run directory.
@@ -82,11 +94,12 @@ impl ScriptServer {
 }
 
 /// Runs `script start DIR ARGS...`; what it printed.
-fn run_start(script: &str, dir: &Path, args: &[String]) -> String {
+fn run_start(script: &str, dir: &Path, args: &[String], env: &[(String, String)]) -> String {
     let out = Command::new(root().join(script))
         .arg("start")
         .arg(dir)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap_or_else(|e| panic!("running {script}: {e}"));
     assert!(
@@ -115,8 +128,22 @@ pub struct Nats {
 impl Nats {
     /// Starts one on a free port.
     pub fn start() -> Self {
-        let server =
-            ScriptServer::start("scripts/nats.sh", "moat-nats", &[free_port().to_string()]);
+        Self::start_with_config(None)
+    }
+
+    /// Starts one with a config fragment added (`MOAT_NATS_EXTRA`: a `tls`
+    /// block, say).
+    pub fn start_with_config(extra: Option<&Path>) -> Self {
+        let env: Vec<(String, String)> = extra
+            .map(|p| ("MOAT_NATS_EXTRA".to_owned(), p.display().to_string()))
+            .into_iter()
+            .collect();
+        let server = ScriptServer::start_env(
+            "scripts/nats.sh",
+            "moat-nats",
+            &[free_port().to_string()],
+            &env,
+        );
         let url = server.output.clone();
         let passwords = read_passwords(&server.dir().join("users.env"));
         Self {
