@@ -75,12 +75,8 @@ fn submitter(url: &str, key: &str, stop: &AtomicBool, answers: &Mutex<Vec<Answer
 
 /// The admin's password, from the run directory `moat up` made.
 fn admin_password(up: &Up) -> String {
-    std::fs::read_to_string(up.dir.path().join("nats/users.env"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("MOAT_NATS_PASSWORD_ADMIN="))
-        .unwrap()
-        .to_owned()
+    let text = std::fs::read_to_string(up.dir.path().join("nats/users.env")).unwrap();
+    moat_queue::connection::parse_passwords(&text)["admin"].clone()
 }
 
 /// The name of the node leading `stream` (`nats-<i>`).

@@ -190,13 +190,7 @@ pub struct NatsUsers(HashMap<String, String>);
 impl NatsUsers {
     /// Reads `MOAT_NATS_PASSWORD_<USER>=...` lines.
     pub fn parse(text: &str) -> Self {
-        Self(
-            text.lines()
-                .filter_map(|line| line.strip_prefix("MOAT_NATS_PASSWORD_"))
-                .filter_map(|rest| rest.split_once('='))
-                .map(|(user, password)| (user.to_lowercase(), password.trim().to_owned()))
-                .collect(),
-        )
+        Self(moat_queue::connection::parse_passwords(text))
     }
 
     /// `role`'s login as a service's environment.

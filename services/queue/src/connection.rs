@@ -175,6 +175,16 @@ impl NatsAuth {
     }
 }
 
+/// The passwords of a `users.env` file (`scripts/nats.sh` writes it:
+/// `MOAT_NATS_PASSWORD_<USER>=...` lines), by lower-case user name.
+pub fn parse_passwords(text: &str) -> std::collections::HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("MOAT_NATS_PASSWORD_"))
+        .filter_map(|rest| rest.split_once('='))
+        .map(|(user, password)| (user.to_lowercase(), password.trim().to_owned()))
+        .collect()
+}
+
 /// Why a service could not connect.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -243,6 +253,15 @@ mod tests {
         for role in Role::ALL {
             assert!(!role.inbox_prefix().contains('.'));
         }
+    }
+
+    #[test]
+    fn users_env_lines_name_their_user() {
+        let p =
+            parse_passwords("MOAT_NATS_PASSWORD_EDGE=pa\nOTHER=x\nMOAT_NATS_PASSWORD_ADMIN=pb\n");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p["edge"], "pa");
+        assert_eq!(p["admin"], "pb");
     }
 
     #[test]

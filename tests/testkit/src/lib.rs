@@ -207,15 +207,11 @@ impl Nats {
     }
 }
 
-/// `KEY=VALUE` lines of `MOAT_NATS_PASSWORD_<USER>`, by lower-case user.
+/// The passwords `scripts/nats.sh` wrote, by user.
 fn read_passwords(path: &Path) -> HashMap<String, String> {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    text.lines()
-        .filter_map(|line| line.strip_prefix("MOAT_NATS_PASSWORD_"))
-        .filter_map(|rest| rest.split_once('='))
-        .map(|(user, password)| (user.to_lowercase(), password.to_owned()))
-        .collect()
+    moat_queue::connection::parse_passwords(&text)
 }
 
 /// containerd with the runsc wrapper; needs root.
