@@ -148,7 +148,9 @@ fn runs_survive_losing_a_nats_node_and_the_stream_leader() {
     let nats_port = free_ports(6);
     let mut up = Up::start_args(
         &["--nats-nodes", "3", "--nats-port", &nats_port.to_string()],
-        &[("MOAT_ACK_WAIT_MS", "3000")],
+        // Runs back up while a leader is elected (and retries back off):
+        // room for every submission, so a 429 would be a fault too.
+        &[("MOAT_ACK_WAIT_MS", "3000"), ("MOAT_TENANT_QUEUE", "1000")],
     );
     up.wait_for("\"moat is up\"", 1, |l| l.contains("moat is up."));
     let key = key_for(&up, "t1");
@@ -247,16 +249,21 @@ fn runs_survive_losing_a_nats_node_and_the_stream_leader() {
     // attempt's, not a replay's lines added).
     let until = Instant::now() + Duration::from_secs(180);
     for (n, id) in &accepted {
+        // Records and log lines come from two streams, each recorded as it
+        // arrives: a record may be in before its lines, never for good.
+        let mut last = None;
         let record = loop {
             if let Some((200, body)) = http(&up.url, &key, "GET", &format!("/v1/runs/{id}"), "") {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                if v["status"] == "done" {
+                let logged = v["logs"].as_array().is_some_and(|l| !l.is_empty());
+                if v["status"] == "done" && (logged || v["log_bytes"] == 0) {
                     break v;
                 }
+                last = Some(v);
             }
             assert!(
                 Instant::now() < until,
-                "run {n} ({id}) not done\n{}",
+                "run {n} ({id}) not done with its log: {last:?}\n{}",
                 text(up.log().as_bytes())
             );
             std::thread::sleep(Duration::from_millis(200));
