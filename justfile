@@ -18,6 +18,10 @@ modules:
 rootfs: modules
     bash scripts/rootfs.sh .run/rootfs
 
+# The browser profile's rootfs (the runner, the whitelist and Debian's Chromium) in .run/rootfs-browser.
+rootfs-browser: modules
+    bash scripts/rootfs.sh .run/rootfs-browser --with-browser
+
 # The isolation tests' copy of the rootfs, with the probe, in .run/rootfs-probe.
 rootfs-probe: modules
     bash scripts/rootfs.sh .run/rootfs-probe --with-probe
@@ -32,7 +36,7 @@ build:
 
 # Run the whole system on this machine (root): NATS, containerd + gVisor, a launcher,
 # the recorder and the edge with the playground at http://127.0.0.1:8080/; Ctrl-C stops it.
-up *args: deps rootfs build
+up *args: deps rootfs rootfs-browser build
     ./target/release/moat up {{args}}
 
 # Start nats-server (JetStream) and containerd under .run/, on loopback (idempotent; root).
@@ -69,7 +73,7 @@ chart:
 # The sandbox tests start their own nats-server and containerd (as root) in temporary
 # directories; tests/up.rs starts the whole system with `moat up` and drives the playground.
 # The whole suite: lints, then every test (unit, corpus, sandbox, end to end).
-test: deps lint chart rootfs rootfs-probe
+test: deps lint chart rootfs rootfs-browser rootfs-probe
     cargo build --workspace --bins
     cargo test --workspace
 

@@ -36,6 +36,7 @@ fn config(dir: &Path, rootfs: PathBuf, args: &[&str], instance: &str) -> Sandbox
         io_dir: dir.join("bench-io"),
         instance: instance.into(),
         runner_args: args.iter().map(|a| (*a).to_owned()).collect(),
+        browser_rootfs: None,
     }
 }
 

@@ -3,10 +3,11 @@
 # moat-runner, the module whitelist (bundled: scripts/bundle-modules.mjs), and
 # empty mount points. Nothing else of the host goes in.
 #
-#   scripts/rootfs.sh [OUT_DIR] [--with-probe]   # default .run/rootfs
+#   scripts/rootfs.sh [OUT_DIR] [--with-probe | --with-browser]   # default .run/rootfs
 #
 # --with-probe adds moat-probe, the isolation tests' stand-in for a subverted
-# runner; production rootfs directories never hold it.
+# runner; production rootfs directories never hold it. --with-browser adds
+# Chromium (scripts/rootfs-browser.sh): the browser profile's rootfs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-.run/rootfs}")
@@ -31,6 +32,8 @@ else
   echo '{}' >"$out.new/modules/modules.json"
 fi
 chmod -R a+rX,go-w "$out.new"
+# After the chmod: Chromium's files may be hard links to the host's own.
+[[ $probe == --with-browser ]] && bash scripts/rootfs-browser.sh "$out.new"
 rm -rf "$out"
 mv "$out.new" "$out"
 echo "$out"

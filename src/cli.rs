@@ -117,6 +117,18 @@ pub struct ExecArgs {
     /// The moat-runner binary (default: next to this program).
     #[arg(long, env = "MOAT_RUNNER", value_name = "PATH")]
     pub runner: Option<PathBuf>,
+    /// Give the script a browser (implied when it imports moat:browser,
+    /// puppeteer or puppeteer-core).
+    #[arg(long)]
+    pub browser: bool,
+    /// The Chromium the runner starts for a browser run.
+    #[arg(
+        long,
+        env = "MOAT_CHROMIUM",
+        value_name = "PATH",
+        default_value = "/usr/lib/chromium/chromium"
+    )]
+    pub chromium: PathBuf,
     /// The network policy the script's fetches are made under, as
     /// `moat-egress` applies it.
     #[command(flatten)]
@@ -143,6 +155,10 @@ pub struct RunArgs {
     /// JS heap limit in MiB (the server's default if unset).
     #[arg(long)]
     pub memory_mb: Option<u64>,
+    /// Run with a browser (Chromium in the sandbox, `moat:browser`); a
+    /// script that imports moat:browser or puppeteer gets one without it.
+    #[arg(long)]
+    pub browser: bool,
     /// Print the events unchanged (JSON lines) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -179,6 +195,14 @@ pub struct UpArgs {
     /// The sandbox rootfs (`just rootfs` builds it).
     #[arg(long, env = "MOAT_ROOTFS", default_value = ".run/rootfs")]
     pub rootfs: PathBuf,
+    /// The browser profile's rootfs (`just rootfs-browser` builds it); without
+    /// it, browser runs are told that no browser is installed.
+    #[arg(
+        long,
+        env = "MOAT_BROWSER_ROOTFS",
+        default_value = ".run/rootfs-browser"
+    )]
+    pub browser_rootfs: PathBuf,
     /// The web playground's bundle (`just web` builds it).
     #[arg(long, env = "MOAT_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,

@@ -73,6 +73,8 @@ pub struct ExecConfig {
     pub runner: PathBuf,
     /// The network policy for the script's fetches.
     pub egress: moat_egress::config::FetchArgs,
+    /// The Chromium for a browser run.
+    pub chromium: PathBuf,
 }
 
 impl ExecConfig {
@@ -85,6 +87,7 @@ impl ExecConfig {
         let mut job = Job::new(code);
         job.timeout_ms = args.timeout_ms;
         job.memory_mb = args.memory_mb;
+        job.browser = args.browser || moat_wire::browser::imports_browser(&job.code);
         if let Some(name) = args.file.file_name().and_then(|n| n.to_str()) {
             if moat_wire::job::valid_filename(name) {
                 job.filename = name.to_owned();
@@ -111,6 +114,7 @@ impl ExecConfig {
             json: args.json,
             runner,
             egress: args.egress,
+            chromium: args.chromium,
         })
     }
 }
@@ -127,6 +131,9 @@ pub fn exec(config: &ExecConfig) -> Result<Outcome, ExecError> {
     let mut cmd = Command::new(&config.runner);
     if let Some(dir) = &config.modules {
         cmd.arg("--modules").arg(dir);
+    }
+    if config.job.browser {
+        cmd.arg("--browser").arg(&config.chromium);
     }
     // The runner gets no environment of ours: the same rule as in the sandbox.
     cmd.env_clear()

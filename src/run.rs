@@ -102,6 +102,9 @@ pub async fn run(args: RunArgs) -> Result<Outcome, RunError> {
     if let Some(t) = args.timeout_ms {
         body["timeout_ms"] = t.into();
     }
+    if args.browser {
+        body["browser"] = true.into();
+    }
     if let Some(m) = args.memory_mb {
         body["memory_mb"] = m.into();
     }

@@ -50,6 +50,8 @@ pub struct Host {
     pub timeout_ms: u64,
     /// JS heap limit in bytes.
     pub heap_limit: usize,
+    /// Whether the run may start a browser, and where it is.
+    pub browser: crate::browser::BrowserConfig,
 }
 
 /// How a script ended, as the engine saw it.

@@ -21,6 +21,7 @@ use moat_wire::hostcall::{
 };
 use moat_wire::Frame;
 
+use crate::browser::{BrowserMessage, BrowserSink};
 use crate::output::FrameWriter;
 
 /// Replies waiting for the event loop; the reader blocks past this, and the
@@ -60,11 +61,22 @@ impl CallRefused {
     }
 }
 
-/// What the reader thread hands over.
+/// What the event loop is woken for.
+#[derive(Debug)]
+pub enum Arrival {
+    /// A call the host answered (or that failed).
+    Call(Completed),
+    /// A message from the run's browser.
+    Browser(BrowserMessage),
+}
+
+/// What the reader threads hand over.
 enum Incoming {
     Line(ReplyLine),
     /// The channel ended: stdin closed, or the host broke the protocol.
     Closed(String),
+    /// The browser's reading thread shares the queue, so the loop waits on one.
+    Browser(BrowserMessage),
 }
 
 /// State the loop keeps per call.
@@ -90,6 +102,8 @@ impl Replies {
 pub struct HostChannel {
     writer: Option<Arc<FrameWriter>>,
     incoming: Mutex<Option<Receiver<Incoming>>>,
+    /// For a browser's reading thread: the same queue as the host's replies.
+    queue: Option<SyncSender<Incoming>>,
     state: Mutex<State>,
 }
 
@@ -116,21 +130,24 @@ impl HostChannel {
     /// reading the job line from it.
     pub fn waiting(writer: Arc<FrameWriter>) -> (Self, Replies) {
         let (tx, rx) = mpsc::sync_channel(QUEUED_LINES);
+        let queue = tx.clone();
         let (attach, attached) = mpsc::channel::<Box<dyn BufRead + Send>>();
         let reader = std::thread::Builder::new()
             .name("host-replies".into())
-            .spawn(move || {
-                if let Ok(input) = attached.recv() {
-                    read_replies(input, tx);
+            .spawn(move || match attached.recv() {
+                Ok(input) => read_replies(input, tx),
+                Err(_) => {
+                    let _ = tx.send(Incoming::Closed("the host gave no reply input".into()));
                 }
             });
-        let (incoming, closed) = match reader {
-            Ok(_) => (Some(rx), None),
-            Err(e) => (None, Some(format!("cannot read host replies: {e}"))),
+        let (incoming, queue, closed) = match reader {
+            Ok(_) => (Some(rx), Some(queue), None),
+            Err(e) => (None, None, Some(format!("cannot read host replies: {e}"))),
         };
         let channel = Self {
             writer: Some(writer),
             incoming: Mutex::new(incoming),
+            queue,
             state: Mutex::new(State {
                 closed,
                 ..State::default()
@@ -144,6 +161,7 @@ impl HostChannel {
         Self {
             writer: None,
             incoming: Mutex::new(None),
+            queue: None,
             state: Mutex::new(State {
                 closed: Some(why.to_owned()),
                 ..State::default()
@@ -191,20 +209,32 @@ impl HostChannel {
         self.state().waiting.len()
     }
 
-    /// The next answered call, waiting for it until `until` at most; calls
-    /// that failed because the channel ended come back one at a time too.
-    pub fn next(&self, until: Option<Instant>) -> Option<Completed> {
+    /// Where a browser's reading thread sends its messages: into this
+    /// channel's queue, to arrive through [`HostChannel::next`].
+    pub fn browser_sink(&self) -> Option<BrowserSink> {
+        let queue = self.queue.clone()?;
+        Some(crate::browser::sink_into(queue, Incoming::Browser))
+    }
+
+    /// The next answered call or browser message, waiting for it until
+    /// `until` at most (`None`: only what is already here); calls that failed
+    /// because the channel ended come back one at a time too. Without calls
+    /// in flight it waits only while `browser` (a browser is running).
+    pub fn next(&self, until: Option<Instant>, browser: bool) -> Option<Arrival> {
         loop {
             if let Some(done) = self.fail_one_if_closed() {
-                return Some(done);
+                return Some(Arrival::Call(done));
             }
-            if self.in_flight() == 0 {
+            if self.in_flight() == 0 && !browser {
                 return None;
             }
             let incoming = self.incoming.lock().unwrap_or_else(|e| e.into_inner());
             let Some(rx) = incoming.as_ref() else {
                 drop(incoming);
                 self.close("the host's channel is closed".into());
+                if self.in_flight() == 0 {
+                    return None;
+                }
                 continue;
             };
             let got = match until {
@@ -218,9 +248,10 @@ impl HostChannel {
             match got {
                 Ok(Incoming::Line(line)) => {
                     if let Some(done) = self.take(line) {
-                        return Some(done);
+                        return Some(Arrival::Call(done));
                     }
                 }
+                Ok(Incoming::Browser(message)) => return Some(Arrival::Browser(message)),
                 Ok(Incoming::Closed(why)) => self.close(why),
                 Err(RecvTimeoutError::Timeout) => return None,
                 Err(RecvTimeoutError::Disconnected) => {
@@ -349,6 +380,13 @@ mod tests {
         Arc::new(FrameWriter::new(Box::new(std::io::sink())))
     }
 
+    fn call(arrival: Option<Arrival>) -> Completed {
+        match arrival {
+            Some(Arrival::Call(done)) => done,
+            other => panic!("expected a call's reply, got {other:?}"),
+        }
+    }
+
     fn soon() -> Option<Instant> {
         Some(Instant::now() + Duration::from_secs(5))
     }
@@ -379,12 +417,12 @@ mod tests {
         ]);
         let channel = HostChannel::spawn(writer(), input);
         assert_eq!(channel.call(fetch("http://127.0.0.1/")).unwrap(), 1);
-        let done = channel.next(soon()).unwrap();
+        let done = call(channel.next(soon(), false));
         assert_eq!(done.id, 1);
         assert_eq!(done.result.unwrap(), (head, b"hello".to_vec()));
         assert_eq!(channel.in_flight(), 0);
         // Then the host's EOF closes the channel for later calls.
-        assert!(channel.next(soon()).is_none());
+        assert!(channel.next(soon(), false).is_none());
     }
 
     #[test]
@@ -393,8 +431,8 @@ mod tests {
         let channel = HostChannel::spawn(writer(), input);
         let a = channel.call(fetch("http://a.test/")).unwrap();
         let b = channel.call(fetch("http://b.test/")).unwrap();
-        let first = channel.next(soon()).unwrap();
-        let second = channel.next(soon()).unwrap();
+        let first = call(channel.next(soon(), false));
+        let second = call(channel.next(soon(), false));
         assert_eq!((first.id, second.id), (a, b));
         let error = first.result.unwrap_err();
         assert_eq!(error.code, "EGRESS_UNAVAILABLE");
@@ -418,7 +456,7 @@ mod tests {
         let one = channel.call(fetch("http://a.test/")).unwrap();
         let two = channel.call(fetch("http://b.test/")).unwrap();
         channel.cancel(one);
-        let done = channel.next(soon()).unwrap();
+        let done = call(channel.next(soon(), false));
         assert_eq!(done.id, two);
         assert_eq!(done.result.unwrap_err().code, "ECONNREFUSED");
     }
@@ -438,7 +476,7 @@ mod tests {
         // Waiting is bounded by the deadline given.
         let t = Instant::now();
         assert!(channel
-            .next(Some(Instant::now() + Duration::from_millis(50)))
+            .next(Some(Instant::now() + Duration::from_millis(50)), false)
             .is_none());
         assert!(t.elapsed() < Duration::from_secs(5));
     }

@@ -13,9 +13,11 @@
 //! - [`modules`]: what may be imported;
 //! - [`output`]: frames on stdout, under the job's caps;
 //! - [`hostcall`]: calls to the host (`fetch`) and their replies on stdin;
+//! - [`browser`]: the run's Chromium, when the job asks for one;
 //! - [`allocator`], [`stop`], [`watchdog`]: the limits.
 
 pub mod allocator;
+pub mod browser;
 pub mod crypto;
 pub mod engine;
 pub mod hostcall;
@@ -75,6 +77,7 @@ pub struct Readied {
     stop: Arc<Stop>,
     assign: mpsc::Sender<Assignment>,
     engine: Option<std::thread::JoinHandle<Option<Outcome>>>,
+    browser: Option<std::path::PathBuf>,
 }
 
 /// What the engine thread is handed when the job arrives.
@@ -133,10 +136,17 @@ pub fn ready(modules: ModuleMap, writer: Arc<FrameWriter>) -> Readied {
         stop,
         assign,
         engine,
+        browser: None,
     }
 }
 
 impl Readied {
+    /// Where this runner's Chromium is, for jobs that ask for a browser.
+    pub fn with_browser(mut self, executable: Option<std::path::PathBuf>) -> Self {
+        self.browser = executable;
+        self
+    }
+
     /// Runs `job` (validated here) on the readied engine, writes its frames,
     /// and returns its outcome.
     ///
@@ -172,6 +182,10 @@ impl Readied {
             deadline,
             timeout_ms: job.timeout_ms,
             heap_limit: usize::try_from(job.memory_mb * 1024 * 1024).unwrap_or(usize::MAX),
+            browser: crate::browser::BrowserConfig {
+                executable: self.browser.clone(),
+                allowed: job.browser,
+            },
         };
         let ran = self.engine.and_then(|engine| {
             self.assign.send(Assignment { job, host, started }).ok()?;

@@ -25,6 +25,10 @@ struct Args {
     /// Whitelist directory holding modules.json (specifier → file).
     #[arg(long, value_name = "DIR")]
     modules: Option<PathBuf>,
+    /// Chromium, for jobs that ask for a browser (the browser profile's
+    /// rootfs has it at /usr/lib/chromium/chromium).
+    #[arg(long, value_name = "PATH")]
+    browser: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -47,7 +51,7 @@ fn main() -> ExitCode {
 
     // Everything the job does not decide is built while it is awaited:
     // the engine with its prelude, and the threads the run will need.
-    let readied = moat_runner::ready(modules, writer.clone());
+    let readied = moat_runner::ready(modules, writer.clone()).with_browser(args.browser.clone());
     let watchdog = moat_runner::watchdog::start(writer.clone(), |o| {
         std::process::exit(i32::from(o.exit_code()))
     });

@@ -12,7 +12,15 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 /// Built-in modules, served by the runner itself.
-pub const BUILTINS: &[&str] = &["moat:files"];
+pub const BUILTINS: &[&str] = &["moat:files", "moat:browser"];
+
+/// Bare names that are served by a built-in, so scripts written for Node
+/// port unchanged (`import puppeteer from 'puppeteer'`): the contract of
+/// `moat_wire::browser::SPECIFIERS`.
+const ALIASES: &[(&str, &str)] = &[
+    ("puppeteer", "moat:browser"),
+    ("puppeteer-core", "moat:browser"),
+];
 
 /// Largest module file the runner reads.
 const MAX_MODULE_BYTES: u64 = 8 * 1024 * 1024;
@@ -140,10 +148,14 @@ impl ModuleMap {
             specifier: specifier.to_owned(),
             reason,
         };
-        if let Some(builtin) = BUILTINS.iter().find(|b| **b == specifier) {
+        let aliased = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == specifier)
+            .map_or(specifier, |(_, builtin)| *builtin);
+        if let Some(builtin) = BUILTINS.iter().find(|b| **b == aliased) {
             self.resolved
-                .insert(specifier.to_owned(), Source::Builtin(builtin));
-            return Ok(specifier.to_owned());
+                .insert((*builtin).to_owned(), Source::Builtin(builtin));
+            return Ok((*builtin).to_owned());
         }
         if specifier.starts_with("./") || specifier.starts_with("../") {
             let Some(Source::File { path, root }) = self.resolved.get(base) else {

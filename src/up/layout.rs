@@ -36,6 +36,8 @@ pub struct Layout {
     pub launchers: u16,
     /// The sandbox rootfs.
     pub rootfs: PathBuf,
+    /// The browser profile's rootfs.
+    pub browser_rootfs: PathBuf,
     /// The web playground's bundle.
     pub web_dir: PathBuf,
 }
@@ -65,6 +67,7 @@ impl Layout {
             metrics_port: args.metrics_port,
             launchers: args.launchers,
             rootfs: absolute(&args.rootfs),
+            browser_rootfs: absolute(&args.browser_rootfs),
             web_dir: absolute(&args.web_dir),
         })
     }

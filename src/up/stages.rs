@@ -125,6 +125,10 @@ impl Layout {
                         ("MOAT_RUNTIME_ROOT", ctr.join("runsc").display().to_string()),
                         ("MOAT_ROOTFS", self.rootfs.display().to_string()),
                         (
+                            "MOAT_BROWSER_ROOTFS",
+                            self.browser_rootfs.display().to_string(),
+                        ),
+                        (
                             "MOAT_IO_DIR",
                             self.dir.join(&name).join("io").display().to_string(),
                         ),

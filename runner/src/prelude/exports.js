@@ -7,5 +7,5 @@
     return [typeof n === 'string' ? n : null, typeof m === 'string' ? m : null, errorStack(e)];
   }
 
-  return { inspect, save, describeError };
+  return { inspect, save, describeError, browser: browserModule };
 })

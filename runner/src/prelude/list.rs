@@ -15,5 +15,10 @@ prelude!(
     "fetch.js",
     "crypto.js",
     "files.js",
+    "browser.js",
+    "browser_input.js",
+    "browser_network.js",
+    "browser_page.js",
+    "browser_launch.js",
     "exports.js",
 );

@@ -1,7 +1,7 @@
 //! The prelude: the web-style globals a script expects (console, timers,
 //! TextEncoder/TextDecoder, URL/URLSearchParams, structuredClone, fetch with
 //! Headers/Request/Response and AbortController) and the
-//! `moat:files` `save`, written in JS over a handful of narrow host calls
+//! `moat:files` `save` and `moat:browser` (Puppeteer's API), written in JS over a handful of narrow host calls
 //! (`host.log`, `host.setTimer`, `host.urlParse`, `host.saveFile`, ...). It is
 //! engine-neutral: any engine that evaluates [`SCRIPT`] and calls the function
 //! it yields with those host calls gets the same globals (QuickJS's are in
@@ -26,6 +26,11 @@
 //! | `fetch.js` | `Request`, `Response`, `fetch` (a host call) |
 //! | `crypto.js` | `crypto`: `getRandomValues`, `randomUUID`, `subtle` digest and HMAC |
 //! | `files.js` | `save`, behind `moat:files` |
+//! | `browser.js` | `moat:browser` (built on first import): the DevTools connection, handles |
+//! | `browser_input.js` | its keyboard and mouse |
+//! | `browser_network.js` | the browser's requests, answered through the host's `fetch` |
+//! | `browser_page.js` | `Page` |
+//! | `browser_launch.js` | `Browser`, `launch`; closes `moat:browser`'s builder |
 //! | `exports.js` | `describeError`; returns what Rust keeps and closes the closure |
 //!
 //! The order is the script's: a file may use what an earlier one defines, and

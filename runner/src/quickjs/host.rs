@@ -16,6 +16,7 @@ use rquickjs::{Ctx, Exception, Function, Object, Persistent, Result, TypedArray,
 
 use super::calls::{self, PendingCalls};
 use super::timers::{self, Timers};
+use crate::browser::{Browser, BrowserConfig, BrowserError};
 use crate::crypto;
 use crate::hostcall::HostChannel;
 use crate::output::{FileRefused, Output};
@@ -30,6 +31,12 @@ pub struct Shared {
     pub channel: OnceCell<Arc<HostChannel>>,
     /// Calls waiting for their replies.
     pub pending: RefCell<PendingCalls>,
+    /// Whether the run may have a browser, and where (bound with the output).
+    pub browser_config: OnceCell<BrowserConfig>,
+    /// The run's browser, once `moat:browser` launched it.
+    pub browser: RefCell<Option<Browser>>,
+    /// The module's function that takes each message from the browser.
+    pub on_browser: RefCell<Option<Persistent<Function<'static>>>>,
 }
 
 impl Shared {
@@ -47,6 +54,39 @@ impl Shared {
         self.channel
             .get()
             .expect("the job binds the channel before any script runs")
+    }
+
+    /// Whether a browser is running: its messages may arrive at any time.
+    pub fn browsing(&self) -> bool {
+        self.browser.borrow().is_some()
+    }
+
+    /// Browser commands waiting for their answers.
+    pub fn browser_waiting(&self) -> usize {
+        self.browser.borrow().as_ref().map_or(0, Browser::waiting)
+    }
+
+    /// Ends the browser, if one runs, and drops the module's handler.
+    pub fn close_browser(&self) {
+        self.browser.borrow_mut().take();
+        self.on_browser.borrow_mut().take();
+    }
+
+    fn launch_browser(&self) -> std::result::Result<(), BrowserError> {
+        let config = self.browser_config.get().cloned().unwrap_or_default();
+        if !config.allowed {
+            return Err(BrowserError::NotAllowed);
+        }
+        let executable = config.executable.ok_or(BrowserError::NotInstalled)?;
+        if self.browsing() {
+            return Err(BrowserError::AlreadyRunning);
+        }
+        let sink = self
+            .channel()
+            .browser_sink()
+            .ok_or_else(|| BrowserError::Spawn("the run's event queue is closed".into()))?;
+        *self.browser.borrow_mut() = Some(Browser::launch(&executable, sink)?);
+        Ok(())
     }
 }
 
@@ -374,6 +414,60 @@ pub fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> Result<Object<'j
         "cancel",
         Function::new(ctx.clone(), move |id: f64| {
             calls::cancel(s.channel(), &s.pending, id)
+        })?,
+    )?;
+
+    let s = shared.clone();
+    host.set(
+        "browserLaunch",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, on_message: Function<'js>| {
+                s.launch_browser()
+                    .map_err(|e| Exception::throw_message(&ctx, &e.to_string()))?;
+                *s.on_browser.borrow_mut() = Some(Persistent::save(&ctx, on_message));
+                Ok::<_, rquickjs::Error>(())
+            },
+        )?,
+    )?;
+
+    let s = shared.clone();
+    host.set(
+        "browserSend",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, command: String| {
+            let browser = s.browser.borrow();
+            let sent = match browser.as_ref() {
+                Some(b) => b.send(&command),
+                None => Err(BrowserError::Closed("it was closed".into())),
+            };
+            sent.map_err(|e| Exception::throw_message(&ctx, &e.to_string()))
+        })?,
+    )?;
+
+    let s = shared.clone();
+    host.set(
+        "browserClose",
+        Function::new(ctx.clone(), move || s.close_browser())?,
+    )?;
+
+    host.set(
+        "base64Encode",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, data: TypedArray<'js, u8>| {
+            use base64::Engine as _;
+            let bytes = copy_bytes(&data)
+                .ok_or_else(|| Exception::throw_type(&ctx, "the data is detached"))?;
+            Ok::<_, rquickjs::Error>(base64::engine::general_purpose::STANDARD.encode(bytes))
+        })?,
+    )?;
+
+    host.set(
+        "base64Decode",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, text: String| {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| Exception::throw_type(&ctx, "not base64"))?;
+            TypedArray::<u8>::new(ctx.clone(), bytes)
         })?,
     )?;
 

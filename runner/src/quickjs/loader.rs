@@ -78,6 +78,9 @@ impl Loader for Imports {
             Some(Source::Builtin("moat:files")) => {
                 Module::declare_def::<FilesModule, _>(ctx.clone(), name)
             }
+            Some(Source::Builtin("moat:browser")) => {
+                Module::declare_def::<BrowserModule, _>(ctx.clone(), name)
+            }
             Some(Source::File { .. }) => {
                 let code = self
                     .map
@@ -103,6 +106,8 @@ pub struct PreludeExports<'js> {
     pub save: Function<'js>,
     /// An Error's `[name, message, stack]`, read without running its getters.
     pub describe_error: Function<'js>,
+    /// Builds (once) and returns `moat:browser`'s Puppeteer object.
+    pub browser: Function<'js>,
 }
 
 // SAFETY: the struct holds only values of the one lifetime 'js, and `Changed`
@@ -131,6 +136,43 @@ impl ModuleDef for FilesModule {
         default.set("save", save.clone())?;
         exports.export("save", save)?;
         exports.export("default", default)?;
+        Ok(())
+    }
+}
+
+/// `moat:browser` (also `puppeteer` and `puppeteer-core`): the run's
+/// browser, behind a Puppeteer-compatible API written in the prelude.
+struct BrowserModule;
+
+/// The names `moat:browser` exports beside `default`.
+const BROWSER_EXPORTS: &[&str] = &[
+    "launch",
+    "connect",
+    "errors",
+    "TimeoutError",
+    "ProtocolError",
+];
+
+impl ModuleDef for BrowserModule {
+    fn declare(decl: &Declarations) -> Result<()> {
+        for name in BROWSER_EXPORTS {
+            decl.declare(*name)?;
+        }
+        decl.declare("default")?;
+        Ok(())
+    }
+
+    fn evaluate<'js>(ctx: &Ctx<'js>, exports: &Exports<'js>) -> Result<()> {
+        let build = ctx
+            .userdata::<PreludeExports>()
+            .map(|p| p.browser.clone())
+            .ok_or_else(|| Error::new_loading("moat:browser"))?;
+        let puppeteer: rquickjs::Object = build.call(())?;
+        for name in BROWSER_EXPORTS {
+            let value: rquickjs::Value = puppeteer.get(*name)?;
+            exports.export(*name, value)?;
+        }
+        exports.export("default", puppeteer)?;
         Ok(())
     }
 }

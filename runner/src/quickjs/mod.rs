@@ -29,7 +29,9 @@ use self::host::Shared;
 use self::loader::{Imports, LoadLog, PreludeExports, NOT_ALLOWED_ERROR};
 use self::timers::Timers;
 use crate::allocator::{HeapStats, MeteredAllocator};
+use crate::browser::BrowserMessage;
 use crate::engine::{Base, Ending, Engine, Host, Script};
+use crate::hostcall::Arrival;
 use crate::stop::Stop;
 
 /// Longest error message and stack passed on to the user.
@@ -133,6 +135,9 @@ impl Engine for QuickJs {
             timers: RefCell::new(Timers::default()),
             channel: OnceCell::new(),
             pending: RefCell::default(),
+            browser_config: OnceCell::new(),
+            browser: RefCell::new(None),
+            on_browser: RefCell::new(None),
         });
         context.with(|ctx| install_prelude(&ctx, &shared))?;
         Ok(Self {
@@ -153,7 +158,8 @@ impl Engine for QuickJs {
         self.stats.set_limit(host.heap_limit);
         *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Some(host.deadline);
         let bound = self.shared.output.set(host.output).is_ok()
-            && self.shared.channel.set(host.calls).is_ok();
+            && self.shared.channel.set(host.calls).is_ok()
+            && self.shared.browser_config.set(host.browser).is_ok();
         if !bound {
             return Ending::failed(
                 Outcome::InternalError,
@@ -182,6 +188,8 @@ impl Engine for QuickJs {
                 deadline: host.deadline,
             };
             let ending = session.run(script);
+            // The browser ends with the run, closed or not.
+            self.shared.close_browser();
             // Handles into the heap must go before the runtime does.
             self.shared.timers.borrow_mut().clear_all();
             self.shared.pending.borrow_mut().clear();
@@ -223,10 +231,12 @@ fn install_prelude(ctx: &Ctx<'_>, shared: &Rc<Shared>) -> Result<(), String> {
     let describe_error = exports
         .get("describeError")
         .map_err(|_| "prelude exports")?;
+    let browser = exports.get("browser").map_err(|_| "prelude exports")?;
     ctx.store_userdata(PreludeExports {
         inspect,
         save,
         describe_error,
+        browser,
     })
     .map_err(|_| "cannot store prelude exports")?;
     Ok(())
@@ -297,15 +307,17 @@ impl<'js> Session<'js> {
                 continue;
             }
             // A reply already here is delivered before anything waits.
-            if let Some(done) = self.shared.channel().next(None) {
-                if calls::deliver(&self.ctx, &self.shared.pending, done).is_err() {
+            let browsing = self.shared.browsing();
+            if let Some(arrival) = self.shared.channel().next(None, browsing) {
+                if self.arrive(arrival).is_err() {
                     return self.thrown(false);
                 }
                 continue;
             }
             let next = self.shared.timers.borrow_mut().next_due();
             let alive = self.shared.timers.borrow().keep_alive();
-            let calling = self.shared.channel().in_flight() > 0;
+            let calling =
+                self.shared.channel().in_flight() > 0 || self.shared.browser_waiting() > 0;
             if !alive && !calling {
                 return match phase {
                     Phase::Settled(value) => self.finish(value),
@@ -327,10 +339,11 @@ impl<'js> Session<'js> {
             let wake = next.map_or(self.deadline, |due| due.min(self.deadline));
             if wake > now {
                 // Idle: wait for a reply (a run with calls in flight is not
-                // done) or the next timer, never past the deadline.
-                if calling {
-                    if let Some(done) = self.shared.channel().next(Some(wake)) {
-                        if calls::deliver(&self.ctx, &self.shared.pending, done).is_err() {
+                // done), a browser's message or the next timer, never past
+                // the deadline.
+                if calling || browsing {
+                    if let Some(arrival) = self.shared.channel().next(Some(wake), browsing) {
+                        if self.arrive(arrival).is_err() {
                             return self.thrown(false);
                         }
                     }
@@ -347,6 +360,30 @@ impl<'js> Session<'js> {
                     .and_then(|f| f.call::<_, Value>(()));
                 if called.is_err() {
                     return self.thrown(false);
+                }
+            }
+        }
+    }
+
+    /// Hands what arrived to its JS: a call's promise, or the browser's
+    /// message to the module's handler (`null` and why, when it has gone).
+    fn arrive(&self, arrival: Arrival) -> rquickjs::Result<()> {
+        match arrival {
+            Arrival::Call(done) => calls::deliver(&self.ctx, &self.shared.pending, done),
+            Arrival::Browser(message) => {
+                let handler = self.shared.on_browser.borrow().clone();
+                let Some(handler) = handler else {
+                    return Ok(());
+                };
+                let handler = handler.restore(&self.ctx)?;
+                match message {
+                    BrowserMessage::Message(text) => handler.call::<_, ()>((text,)),
+                    BrowserMessage::Gone(why) => {
+                        let told = handler.call::<_, ()>((Value::new_null(self.ctx.clone()), why));
+                        // Nothing more will come: the loop stops waiting on it.
+                        self.shared.close_browser();
+                        told
+                    }
                 }
             }
         }

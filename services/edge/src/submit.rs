@@ -41,7 +41,14 @@ struct SubmitBody {
     timeout_ms: Option<u64>,
     memory_mb: Option<u64>,
     filename: Option<String>,
+    /// Asks for the browser profile; a static import of a browser module
+    /// asks for it too.
+    browser: Option<bool>,
 }
+
+/// A browser run's deadline when it names none (capped by the plan's):
+/// Chromium alone takes seconds to start in a cold sandbox.
+const BROWSER_TIMEOUT_MS: u64 = 30_000;
 
 async fn submit<S, B>(
     caller: Caller,
@@ -93,7 +100,13 @@ async fn accept(caller: &Caller, body: Bytes, deps: &Deps) -> Result<serde_json:
         Caller::Tenant(_) => (deps.tenant_max_timeout_ms, deps.tenant_max_memory_mb),
         Caller::Anonymous(_) => (deps.anon_max_timeout_ms, deps.anon_max_memory_mb),
     };
-    job.timeout_ms = body.timeout_ms.unwrap_or(job.timeout_ms.min(max_timeout));
+    job.browser = body.browser == Some(true) || moat_wire::browser::imports_browser(&job.code);
+    let default_timeout = if job.browser {
+        BROWSER_TIMEOUT_MS
+    } else {
+        job.timeout_ms
+    };
+    job.timeout_ms = body.timeout_ms.unwrap_or(default_timeout.min(max_timeout));
     job.memory_mb = body.memory_mb.unwrap_or(job.memory_mb.min(max_memory));
     if job.timeout_ms > max_timeout {
         return Err(ApiError::bad(

@@ -55,6 +55,14 @@ pub struct Config {
     /// The sandbox rootfs (scripts/rootfs.sh builds it).
     #[arg(long, env = "MOAT_ROOTFS", default_value = ".run/rootfs")]
     pub rootfs: PathBuf,
+    /// The browser profile's rootfs (`scripts/rootfs.sh DIR --with-browser`);
+    /// when it holds no Chromium, browser runs are told none is installed.
+    #[arg(
+        long,
+        env = "MOAT_BROWSER_ROOTFS",
+        default_value = ".run/rootfs-browser"
+    )]
+    pub browser_rootfs: PathBuf,
     /// Directory for per-sandbox FIFOs.
     #[arg(long, env = "MOAT_IO_DIR", default_value = ".run/launcher/io")]
     pub io_dir: PathBuf,
@@ -310,6 +318,16 @@ impl Config {
         })
     }
 
+    /// The browser rootfs, if it is complete (the runner and Chromium).
+    pub fn browser_rootfs(&self) -> Option<PathBuf> {
+        let has = |p: &str| self.browser_rootfs.join(p).is_file();
+        (has("moat-runner") && has(crate::sandbox::BROWSER_EXECUTABLE.trim_start_matches('/')))
+            .then(|| {
+                std::path::absolute(&self.browser_rootfs)
+                    .unwrap_or_else(|_| self.browser_rootfs.clone())
+            })
+    }
+
     /// Where sandboxes come from.
     pub fn sandbox(&self) -> SandboxConfig {
         let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
@@ -322,6 +340,7 @@ impl Config {
             io_dir: abs(&self.io_dir),
             instance: self.instance.clone(),
             runner_args: vec!["/moat-runner".into(), "--modules".into(), "/modules".into()],
+            browser_rootfs: self.browser_rootfs(),
         }
     }
 

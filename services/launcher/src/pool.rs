@@ -271,9 +271,22 @@ impl Pool {
                 });
             }
         }
-        inner.metrics.pool_acquired.with(&["cold"]).increment(1);
         let limits = inner.config.sizing.limits(heap_mb);
-        let sandbox = inner.sandboxes.create(&limits).await?;
+        self.create_cold(&limits, t).await
+    }
+
+    /// A started browser sandbox (the browser profile) for a heap of
+    /// `heap_mb`; made for its run (warm browsers are not pooled yet).
+    pub async fn acquire_browser(&self, heap_mb: u64) -> Result<Acquired, SandboxError> {
+        let t = Instant::now();
+        let limits = Limits::for_browser(heap_mb, self.inner.config.sizing.cpu_quota_us);
+        self.create_cold(&limits, t).await
+    }
+
+    async fn create_cold(&self, limits: &Limits, t: Instant) -> Result<Acquired, SandboxError> {
+        let inner = &self.inner;
+        inner.metrics.pool_acquired.with(&["cold"]).increment(1);
+        let sandbox = inner.sandboxes.create(limits).await?;
         let acquire = t.elapsed();
         let s = Instant::now();
         if let Err(e) = sandbox.start().await {

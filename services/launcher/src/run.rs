@@ -138,7 +138,11 @@ pub async fn run_until_result(
     host: HostSide,
     cancel: &CancellationToken,
 ) -> Result<Ended, SandboxError> {
-    let acquired = pool.acquire(job.memory_mb).await?;
+    let acquired = if job.browser {
+        pool.acquire_browser(job.memory_mb).await?
+    } else {
+        pool.acquire(job.memory_mb).await?
+    };
     let mut sandbox = acquired.sandbox;
     let sandbox_id = sandbox.id().to_owned();
 

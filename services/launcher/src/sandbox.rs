@@ -33,7 +33,7 @@ use prost_types::Any;
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
 
-use crate::spec::{self, Limits};
+use crate::spec::{self, Limits, Profile};
 
 /// The runc v2 shim's per-container options (`containerd.runc.v1.Options`),
 /// declared here with just the fields moat sets.
@@ -67,6 +67,27 @@ pub struct SandboxConfig {
     pub instance: String,
     /// The runner's command line inside the sandbox.
     pub runner_args: Vec<String>,
+    /// The browser profile's rootfs (the runner and Chromium), if this
+    /// launcher has one; without it a browser run gets a plain sandbox and
+    /// its `launch()` says that no browser is installed.
+    pub browser_rootfs: Option<PathBuf>,
+}
+
+/// Where Chromium is in the browser rootfs (scripts/rootfs.sh puts it there).
+pub const BROWSER_EXECUTABLE: &str = "/usr/lib/chromium/chromium";
+
+impl SandboxConfig {
+    /// The rootfs and the runner's command line for a sandbox of `profile`.
+    fn layout(&self, profile: Profile) -> (&Path, Vec<String>) {
+        match (profile, &self.browser_rootfs) {
+            (Profile::Browser, Some(rootfs)) => {
+                let mut args = self.runner_args.clone();
+                args.extend(["--browser".to_owned(), BROWSER_EXECUTABLE.to_owned()]);
+                (rootfs, args)
+            }
+            _ => (&self.rootfs, self.runner_args.clone()),
+        }
+    }
 }
 
 /// What can go wrong with a sandbox; every variant is infrastructure, never
@@ -185,7 +206,9 @@ impl Sandboxes {
         // be a prefix of another.
         let id = uuid::Uuid::new_v4().simple().to_string();
         let ns = self.config.namespace.as_str();
-        let args: Vec<&str> = self.config.runner_args.iter().map(String::as_str).collect();
+        let (rootfs, args) = self.config.layout(limits.profile);
+        let rootfs = rootfs.to_path_buf();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let spec = spec::runner_spec(&id, &args, limits);
         let options = RuncOptions {
             binary_name: self.config.runtime_binary.to_string_lossy().into_owned(),
@@ -229,7 +252,7 @@ impl Sandboxes {
             exited: AtomicBool::new(false),
             destroyed: false,
         };
-        match sandbox.create_task().await {
+        match sandbox.create_task(&rootfs).await {
             Ok(()) => Ok(sandbox),
             Err(e) => {
                 let _ = sandbox.destroy().await;
@@ -301,7 +324,7 @@ impl Sandbox {
         self.created
     }
 
-    async fn create_task(&mut self) -> Result<(), SandboxError> {
+    async fn create_task(&mut self, rootfs: &Path) -> Result<(), SandboxError> {
         self.io.make()?;
         // Read ends first, so the shim's writes always have a reader.
         self.stdout = Some(pipe::OpenOptions::new().open_receiver(self.io.path("stdout"))?);
@@ -311,7 +334,7 @@ impl Sandbox {
             container_id: self.id.clone(),
             rootfs: vec![Mount {
                 r#type: "bind".into(),
-                source: self.sandboxes.config.rootfs.to_string_lossy().into_owned(),
+                source: rootfs.to_string_lossy().into_owned(),
                 options: vec!["rbind".into(), "ro".into()],
                 ..Default::default()
             }],

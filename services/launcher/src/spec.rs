@@ -17,6 +17,39 @@ pub const SANDBOX_UID: u32 = 65534;
 /// and the runner its code, stacks and output buffers besides.
 pub const MEMORY_MARGIN: u64 = 48 * 1024 * 1024;
 
+/// cgroup memory a browser sandbox has over the job's heap: Chromium's
+/// browser, renderer and helper processes, and its profile on `/tmp`.
+pub const BROWSER_MEMORY_MARGIN: u64 = 1024 * 1024 * 1024;
+
+/// What kind of sandbox a run gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// The runner alone: few processes, few files, a small `/tmp`.
+    Script,
+    /// The runner and the Chromium it starts: its own rootfs, room for the
+    /// browser's processes, threads and files, a larger `/tmp` for its
+    /// profile (fresh in every sandbox, so nothing of one run's browser,
+    /// cookies, cache or storage, reaches the next). Still no network.
+    Browser,
+}
+
+impl Profile {
+    /// RLIMIT_NPROC (threads count too): the runner's few, or Chromium's many.
+    fn nproc(self) -> u64 {
+        match self {
+            Profile::Script => 64,
+            Profile::Browser => 768,
+        }
+    }
+    /// RLIMIT_NOFILE.
+    fn nofile(self) -> u64 {
+        match self {
+            Profile::Script => 64,
+            Profile::Browser => 4096,
+        }
+    }
+}
+
 /// Resource limits for one sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -29,6 +62,8 @@ pub struct Limits {
     pub cpu_quota_us: i64,
     /// Size of the `/tmp` tmpfs in bytes.
     pub tmp_bytes: u64,
+    /// The kind of sandbox.
+    pub profile: Profile,
 }
 
 impl Limits {
@@ -44,6 +79,18 @@ impl Limits {
             pids: 512,
             cpu_quota_us,
             tmp_bytes: 16 * 1024 * 1024,
+            profile: Profile::Script,
+        }
+    }
+
+    /// Limits for a browser run with a heap of `memory_mb`.
+    pub fn for_browser(memory_mb: u64, cpu_quota_us: i64) -> Self {
+        Self {
+            memory_bytes: memory_mb * 1024 * 1024 + BROWSER_MEMORY_MARGIN,
+            pids: 2048,
+            cpu_quota_us,
+            tmp_bytes: 256 * 1024 * 1024,
+            profile: Profile::Browser,
         }
     }
 }
@@ -66,8 +113,8 @@ pub fn runner_spec(id: &str, args: &[&str], limits: &Limits) -> Value {
             "rlimits": [
                 // Enforced inside gVisor for a non-root uid: the runner has
                 // no reason to start processes or hold many files.
-                { "type": "RLIMIT_NPROC", "hard": 64, "soft": 64 },
-                { "type": "RLIMIT_NOFILE", "hard": 64, "soft": 64 },
+                { "type": "RLIMIT_NPROC", "hard": limits.profile.nproc(), "soft": limits.profile.nproc() },
+                { "type": "RLIMIT_NOFILE", "hard": limits.profile.nofile(), "soft": limits.profile.nofile() },
                 { "type": "RLIMIT_CORE", "hard": 0, "soft": 0 }
             ],
             "noNewPrivileges": true
@@ -135,5 +182,35 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!("size=16777216")));
+    }
+
+    #[test]
+    fn a_browser_sandbox_is_larger_and_still_closed() {
+        let limits = Limits::for_browser(64, 100_000);
+        let spec = runner_spec("abc", &["/moat-runner"], &limits);
+        let rlimit = |name: &str| {
+            spec["process"]["rlimits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["type"] == name)
+                .unwrap()["hard"]
+                .as_u64()
+                .unwrap()
+        };
+        assert_eq!(rlimit("RLIMIT_NPROC"), 768);
+        assert!(
+            rlimit("RLIMIT_NPROC")
+                < spec["linux"]["resources"]["pids"]["limit"]
+                    .as_u64()
+                    .unwrap()
+        );
+        assert_eq!(
+            spec["linux"]["resources"]["memory"]["limit"],
+            64 * 1024 * 1024 + BROWSER_MEMORY_MARGIN
+        );
+        assert_eq!(spec["root"]["readonly"], true);
+        assert_eq!(spec["process"]["env"], json!([]));
+        assert_eq!(spec["process"]["user"]["uid"], SANDBOX_UID);
     }
 }

@@ -34,6 +34,10 @@ pub struct Job {
     /// Caps on what the run may send back; set by the operator, not the user.
     #[serde(default)]
     pub limits: OutputLimits,
+    /// The run gets a browser (`moat:browser`): the sandbox's browser
+    /// profile, Chromium inside it. Absent means no browser.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub browser: bool,
 }
 
 fn default_filename() -> String {
@@ -56,6 +60,7 @@ impl Job {
             timeout_ms: default_timeout_ms(),
             memory_mb: default_memory_mb(),
             limits: OutputLimits::default(),
+            browser: false,
         }
     }
 
@@ -90,7 +95,12 @@ impl Job {
     pub fn from_slice_strict(bytes: &[u8]) -> Result<Job, String> {
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| format!("the job is not valid JSON: {e}"))?;
-        let known = serde_json::to_value(Job::new("")).expect("jobs serialise");
+        // Every field, the optional ones set so that they serialise too.
+        let template = Job {
+            browser: true,
+            ..Job::new("")
+        };
+        let known = serde_json::to_value(template).expect("jobs serialise");
         let unknown = |v: &serde_json::Value, k: &serde_json::Value, at: &str| {
             let (Some(v), Some(k)) = (v.as_object(), k.as_object()) else {
                 return Ok(());

@@ -4,6 +4,7 @@
 //!
 //! This crate holds data shapes and their invariants only; it does no I/O.
 
+pub mod browser;
 pub mod egress;
 pub mod frames;
 pub mod hostcall;

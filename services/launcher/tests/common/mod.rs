@@ -22,5 +22,7 @@ pub fn sandbox_config(ctr: &Containerd) -> SandboxConfig {
         io_dir: ctr.io_dir(),
         instance: "test".into(),
         runner_args: vec!["/moat-runner".into(), "--modules".into(), "/modules".into()],
+        browser_rootfs: Some(root().join(".run/rootfs-browser"))
+            .filter(|r| r.join("usr/lib/chromium/chromium").is_file()),
     }
 }

@@ -1,0 +1,294 @@
+//! Puppeteer scripts end to end: `moat run` a script written the way
+//! Puppeteer's documentation writes them, under `moat up`, with the real
+//! Chromium inside a gVisor sandbox of the browser profile (no network of
+//! its own: every request it makes is answered through `moat-egress`). The
+//! pages come from a small HTTP server on 127.0.0.1, allowed through
+//! `MOAT_EGRESS_ALLOW_NETS`; what must be refused is on 127.0.0.2, outside
+//! that allowance. Needs root and the rootfs (`just rootfs rootfs-browser`).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use moat_testkit::{is_root, root};
+use support::{key_for, moat_run, text, Up};
+
+/// The test site: a form page that loads a stylesheet and a script from its
+/// own origin and an image from a refused address; a page that sets a
+/// cookie; a page whose script never ends; a page that opens a WebSocket.
+fn site() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream, addr));
+        }
+    });
+    addr
+}
+
+fn serve(mut stream: std::net::TcpStream, me: SocketAddr) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let port = me.port();
+    let html = "text/html; charset=utf-8";
+    let (status, kind, extra, body) = match path.as_str() {
+        "/" => (
+            "200 OK",
+            html,
+            "",
+            format!(
+                r#"<!doctype html><html><head><title>Sign up</title>
+<link rel="stylesheet" href="/style.css"></head><body>
+<h1>Welcome</h1>
+<form><input id="name"><button id="go" type="button">Go</button></form>
+<p id="out"></p>
+<img id="pic" src="http://127.0.0.2:{port}/pixel.png">
+<script src="/app.js"></script></body></html>"#
+            ),
+        ),
+        "/style.css" => ("200 OK", "text/css", "", "h1 { color: rgb(200, 0, 0) }".into()),
+        "/app.js" => (
+            "200 OK",
+            "text/javascript",
+            "",
+            "document.getElementById('go').onclick = () => { \
+             document.getElementById('out').textContent = 'Hello, ' + document.getElementById('name').value; };"
+                .into(),
+        ),
+        "/cookie" => (
+            "200 OK",
+            html,
+            "set-cookie: visited=yes; Path=/\r\n",
+            "<title>cookie</title>".into(),
+        ),
+        "/plain" => ("200 OK", html, "", "<title>plain</title>".into()),
+        "/spin" => (
+            "200 OK",
+            html,
+            "",
+            "<title>spin</title><script>setTimeout(() => { for (;;) {} }, 0)</script>".into(),
+        ),
+        "/socket" => (
+            "200 OK",
+            html,
+            "",
+            format!(
+                r#"<title>socket</title><script>
+window.verdict = new Promise((resolve) => {{
+  try {{
+    const ws = new WebSocket('ws://127.0.0.1:{port}/ws');
+    ws.onopen = () => resolve('open');
+    ws.onerror = () => resolve('refused');
+  }} catch (e) {{ resolve('refused: ' + e.message); }}
+}});
+</script>"#
+            ),
+        ),
+        _ => ("404 Not Found", "text/plain", "", "no such page".into()),
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// `moat up` with the site's address allowed, once it is up.
+fn up() -> Up {
+    let mut up = Up::start_with(&[("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32")]);
+    up.wait_for("\"moat is up\"", 1, |l| l.contains("moat is up."));
+    up
+}
+
+fn ready() -> bool {
+    if !is_root() {
+        eprintln!("skipped: needs root (containerd, runsc)");
+        return false;
+    }
+    assert!(
+        root()
+            .join(".run/rootfs-browser/usr/lib/chromium/chromium")
+            .is_file(),
+        "build the browser rootfs first: just rootfs-browser (just test does)"
+    );
+    true
+}
+
+/// Writes `code` to a script file in `dir` and runs it with `moat run`.
+fn run(up: &Up, dir: &std::path::Path, name: &str, code: &str, args: &[&str]) -> String {
+    let file = dir.join(name);
+    std::fs::write(&file, code).unwrap();
+    let mut all = vec![file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = moat_run(up, &all);
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// The value `moat run` prints after `value: `, parsed.
+fn value_of(out: &str) -> serde_json::Value {
+    let (_, rest) = out
+        .split_once("value: ")
+        .unwrap_or_else(|| panic!("no value in:\n{out}"));
+    serde_json::Deserializer::from_str(rest)
+        .into_iter::<serde_json::Value>()
+        .next()
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn a_puppeteer_script_fills_a_form_and_takes_a_screenshot() {
+    if !ready() {
+        return;
+    }
+    let site = site();
+    let up = up();
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    // Written as Puppeteer's own examples are: nothing moat-specific.
+    let code = format!(
+        r#"
+import puppeteer from 'puppeteer';
+
+const browser = await puppeteer.launch();
+const page = await browser.newPage();
+await page.setViewport({{ width: 640, height: 480 }});
+const failed = [];
+page.on('requestfailed', (request) => failed.push(request.url() + ' ' + request.failure().errorText));
+const response = await page.goto('http://{site}/', {{ waitUntil: 'load' }});
+const title = await page.title();
+await page.type('#name', 'moat');
+await page.click('#go');
+await page.waitForSelector('#out');
+const greeting = await page.$eval('#out', (el) => el.textContent);
+const color = await page.$eval('h1', (el) => getComputedStyle(el).color);
+const shot = await page.screenshot({{ path: 'form.png', fullPage: true }});
+let file;
+try {{ await page.goto('file:///etc/passwd'); file = 'opened'; }} catch (e) {{ file = e.message; }}
+await page.goto('http://{site}/socket');
+const socket = await page.evaluate(() => window.verdict);
+await browser.close();
+export default {{
+  status: response.status(),
+  title, greeting, color, failed, file, socket,
+  png: [...shot.slice(1, 4)].map((c) => String.fromCharCode(c)).join(''),
+}};
+"#
+    );
+    // A tenant's run, for a deadline with room for a cold browser on a
+    // busy machine (an anonymous run may ask for 10 s at most).
+    let key = key_for(&up, "browsing");
+    let out = run(
+        &up,
+        dir.path(),
+        "form.js",
+        &code,
+        &[
+            "--key",
+            &key,
+            "--timeout-ms",
+            "60000",
+            "--out",
+            files.to_str().unwrap(),
+        ],
+    );
+    let value = value_of(&out);
+    assert_eq!(value["status"], 200, "{out}");
+    assert_eq!(value["title"], "Sign up", "{out}");
+    assert_eq!(value["greeting"], "Hello, moat", "{out}");
+    // The stylesheet came through egress and applied.
+    assert_eq!(value["color"], "rgb(200, 0, 0)", "{out}");
+    assert_eq!(value["png"], "PNG", "{out}");
+    // The refused subresource: failed in the page, reported as a net event,
+    // and the page loaded all the same.
+    let failed = value["failed"].to_string();
+    assert!(
+        failed.contains("127.0.0.2") && failed.contains("net::ERR_BLOCKED_BY_CLIENT"),
+        "{out}"
+    );
+    assert!(
+        out.contains("127.0.0.2") && out.contains("EGRESS_DENIED"),
+        "the refusal is a net event: {out}"
+    );
+    assert!(
+        out.contains(&format!("GET http://{site}/style.css → 200")),
+        "{out}"
+    );
+    assert!(
+        value["file"]
+            .as_str()
+            .unwrap()
+            .contains("ERR_ACCESS_DENIED"),
+        "{out}"
+    );
+    assert_ne!(value["socket"], "open", "{out}");
+    // The screenshot is a run file, downloaded by `moat run --out`.
+    let png = std::fs::read(files.join("form.png")).expect("form.png downloaded");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{out}");
+    assert!(png.len() > 1000, "{out}");
+}
+
+#[test]
+fn runs_share_no_browser_state_and_a_page_that_spins_times_out() {
+    if !ready() {
+        return;
+    }
+    let site = site();
+    let up = up();
+    let dir = tempfile::tempdir().unwrap();
+    let visit = |name: &str, path: &str| {
+        let code = format!(
+            r#"
+import puppeteer from 'puppeteer-core';
+const browser = await puppeteer.launch();
+const page = await browser.newPage();
+const before = (await page.cookies('http://{site}/')).map((c) => c.name);
+await page.goto('http://{site}{path}');
+const after = (await page.cookies()).map((c) => c.name);
+const title = await page.title();
+await browser.close();
+export default {{ before, after, title }};
+"#
+        );
+        run(&up, dir.path(), name, &code, &[])
+    };
+    let first = visit("first.js", "/cookie");
+    let first_value = value_of(&first);
+    assert_eq!(
+        first_value["after"],
+        serde_json::json!(["visited"]),
+        "{first}"
+    );
+    let second = visit("second.js", "/plain");
+    let second_value = value_of(&second);
+    assert_eq!(second_value["title"], "plain", "{second}");
+    assert_eq!(second_value["before"], serde_json::json!([]), "{second}");
+    assert_eq!(second_value["after"], serde_json::json!([]), "{second}");
+
+    // A page whose script never yields: the run's deadline ends it.
+    let code = format!(
+        r#"
+import puppeteer from 'moat:browser';
+const browser = await puppeteer.launch();
+const page = await browser.newPage();
+await page.goto('http://{site}/spin', {{ waitUntil: 'domcontentloaded' }});
+await page.evaluate(() => document.title);
+export default 'finished';
+"#
+    );
+    let out = run(&up, dir.path(), "spin.js", &code, &["--timeout-ms", "8000"]);
+    assert!(out.contains("timeout"), "{out}");
+    assert!(!out.contains("finished"), "{out}");
+}
