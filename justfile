@@ -97,3 +97,8 @@ bench-fair:
 # MOAT_EGRESS_ALLOW_NETS=127.0.0.1/32 (MOAT_BENCH_KEY: see benches/egress.rs).
 bench-egress:
     cargo bench -p moat-benches --bench egress
+
+# A Puppeteer run's round trip, warm and cold, against `just up` started with
+# MOAT_EGRESS_ALLOW_NETS=127.0.0.1/32 (MOAT_BENCH_KEY: see benches/browser.rs).
+bench-browser:
+    cargo bench -p moat-benches --bench browser

@@ -12,37 +12,10 @@
 //! tenant's key from `moat keys create`).
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use moat_testkit::http::{request_from, submit_from};
-
-/// Answers every request with a small JSON body and closes.
-fn serve() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    let addr = listener.local_addr().expect("its address");
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let body = r#"{"status":"up"}"#;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    addr
-}
 
 /// One request on a new connection, read to the end.
 fn direct(addr: SocketAddr) -> Duration {
@@ -82,7 +55,7 @@ async fn main() {
     let key = std::env::var("MOAT_BENCH_KEY").ok();
     let fetches =
         moat_benches::count_from_env("MOAT_BENCH_FETCHES", if key.is_some() { 200 } else { 19 });
-    let api = serve();
+    let api = moat_benches::serve_loopback("application/json", r#"{"status":"up"}"#);
     let me = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     // Warm up, then the direct baseline.

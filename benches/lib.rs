@@ -37,6 +37,35 @@ pub fn edge_is_up(server: std::net::SocketAddr) -> bool {
     s.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
 }
 
+/// A loopback HTTP server (a thread per connection) answering every
+/// request with `body` as `content_type` and closing, as a page or API for
+/// a benchmark's runs to reach (through `MOAT_EGRESS_ALLOW_NETS`).
+pub fn serve_loopback(content_type: &'static str, body: &'static str) -> std::net::SocketAddr {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
 /// A count from the environment variable `name`, or `default`.
 pub fn count_from_env(name: &str, default: usize) -> usize {
     std::env::var(name)

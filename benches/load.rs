@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use moat_testkit::http::{connect_from, submit_from};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod follow;
 
 /// One run's times, from its submit.
 #[derive(Debug, Clone, Copy)]
@@ -56,64 +57,18 @@ async fn one_run(server: SocketAddr, key: &str, code: &str) -> Option<Sample> {
         }
     };
     let events = run["events_url"].as_str()?;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = format!("ws://{server}{events}")
-        .into_client_request()
-        .ok()?;
-    // As the tenant, not as an anonymous address: the stream counts
-    // against the tenant's limits, like its submits.
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {key}").parse().ok()?);
-    // Over the streams-per-client cap (429) a client waits and tries again:
-    // its run is queued either way, and abandoning it would leave it to run
-    // unwatched, holding a slot.
-    let mut ws = None;
-    for _ in 0..400 {
-        let stream = connect_from(server, IpAddr::V4(Ipv4Addr::LOCALHOST))
-            .await
-            .map_err(|e| eprintln!("connecting for events: {e}"))
-            .ok()?;
-        match tokio_tungstenite::client_async(request.clone(), stream).await {
-            Ok((socket, _)) => {
-                ws = Some(socket);
-                break;
-            }
-            Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 429 => {
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            Err(e) => {
-                eprintln!("opening the event stream: {e}");
-                return None;
-            }
-        }
+    let (first_event, event) = follow::result_event(server, Some(key), events, t).await?;
+    if t.elapsed() > Duration::from_millis(500) {
+        eprintln!(
+            "slow run, {:?} from submit; stages {}",
+            t.elapsed(),
+            event["stages"]
+        );
     }
-    let mut ws = ws?;
-    let mut first = None;
-    let followed = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(Ok(msg)) = ws.next().await {
-            let Ok(text) = msg.to_text() else { continue };
-            first.get_or_insert_with(|| t.elapsed());
-            if text.contains("\"t\":\"result\"") {
-                let event: serde_json::Value = serde_json::from_str(text).ok()?;
-                if t.elapsed() > Duration::from_millis(500) {
-                    eprintln!(
-                        "slow run, {:?} from submit; stages {}",
-                        t.elapsed(),
-                        event["stages"]
-                    );
-                }
-                return Some(event["stages"]["warm"].as_bool().unwrap_or(false));
-            }
-        }
-        None
-    })
-    .await;
-    let warm = followed.ok().flatten()?;
     Some(Sample {
-        first_event: first.unwrap_or_default(),
+        first_event,
         result: t.elapsed(),
-        warm,
+        warm: event["stages"]["warm"].as_bool().unwrap_or(false),
     })
 }
 

@@ -74,6 +74,14 @@ fn serve(mut stream: std::net::TcpStream, me: SocketAddr) {
             "<title>cookie</title>".into(),
         ),
         "/plain" => ("200 OK", html, "", "<title>plain</title>".into()),
+        "/hog" => (
+            "200 OK",
+            html,
+            "",
+            "<title>hog</title><script>const kept = []; \
+             setInterval(() => { for (let i = 0; i < 64; i++) kept.push(new Float64Array(1 << 17).fill(Math.random())); }, 0);</script>"
+                .into(),
+        ),
         "/spin" => (
             "200 OK",
             html,
@@ -105,9 +113,13 @@ window.verdict = new Promise((resolve) => {{
     );
 }
 
-/// `moat up` with the site's address allowed, once it is up.
+/// `moat up` with the site's address allowed and one warm browser sandbox
+/// kept, once it is up.
 fn up() -> Up {
-    let mut up = Up::start_with(&[("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32")]);
+    let mut up = Up::start_with(&[
+        ("MOAT_EGRESS_ALLOW_NETS", "127.0.0.1/32"),
+        ("MOAT_POOL_BROWSER_MIN", "1"),
+    ]);
     up.wait_for("\"moat is up\"", 1, |l| l.contains("moat is up."));
     up
 }
@@ -262,16 +274,23 @@ await browser.close();
 export default {{ before, after, title }};
 "#
         );
-        run(&up, dir.path(), name, &code, &[])
+        run(&up, dir.path(), name, &code, &["--timings"])
     };
+    // Both runs take a warm browser sandbox (Chromium started in it ahead
+    // of the run): the pool keeps one, and makes the next after each run.
+    let warm = "moat_launcher_pool_ready{class=\"browser\"} 1";
+    up.wait_for_metric(2, warm);
     let first = visit("first.js", "/cookie");
+    assert!(first.contains("(warm)"), "{first}");
     let first_value = value_of(&first);
     assert_eq!(
         first_value["after"],
         serde_json::json!(["visited"]),
         "{first}"
     );
+    up.wait_for_metric(2, warm);
     let second = visit("second.js", "/plain");
+    assert!(second.contains("(warm)"), "{second}");
     let second_value = value_of(&second);
     assert_eq!(second_value["title"], "plain", "{second}");
     assert_eq!(second_value["before"], serde_json::json!([]), "{second}");
@@ -291,4 +310,51 @@ export default 'finished';
     let out = run(&up, dir.path(), "spin.js", &code, &["--timeout-ms", "8000"]);
     assert!(out.contains("timeout"), "{out}");
     assert!(!out.contains("finished"), "{out}");
+}
+
+#[test]
+fn a_page_that_allocates_without_end_ends_oom_and_the_example_runs_after() {
+    if !ready() {
+        return;
+    }
+    let site = site();
+    let up = up();
+    let dir = tempfile::tempdir().unwrap();
+    // The page's own heap grows 64 MiB a tick in the renderer, outside the
+    // runner's heap meter: the sandbox's cgroup is what stops it.
+    let code = format!(
+        r#"
+import puppeteer from 'puppeteer';
+const browser = await puppeteer.launch();
+const page = await browser.newPage();
+await page.goto('http://{site}/hog', {{ waitUntil: 'domcontentloaded' }});
+await new Promise((resolve) => setTimeout(resolve, 50000));
+export default 'survived';
+"#
+    );
+    let key = key_for(&up, "hogging");
+    let args = ["--key", key.as_str(), "--timeout-ms", "60000"];
+    let out = run(&up, dir.path(), "hog.js", &code, &args);
+    assert!(out.contains("oom"), "{out}");
+    assert!(!out.contains("survived"), "{out}");
+    // The launcher carries on: the next browser run works, here the
+    // README's example (the playground's too), its screenshot downloaded.
+    let files = dir.path().join("files");
+    let example = root().join("examples/screenshot.js");
+    let out = moat_run(
+        &up,
+        &[
+            example.to_str().unwrap(),
+            "--key",
+            &key,
+            "--timeout-ms",
+            "60000",
+            "--out",
+            files.to_str().unwrap(),
+        ],
+    );
+    let out = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(value_of(&out)["title"], "Hello from moat", "{out}");
+    let png = std::fs::read(files.join("page.png")).expect("page.png downloaded");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{out}");
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use moat_testkit::{free_port, is_root, root};
-use support::{alive, free_ports, moat_run, processes_naming, text, Up};
+use support::{alive, free_ports, metrics_text, moat_run, processes_naming, text, Up};
 
 #[test]
 fn up_runs_scripts_serves_the_playground_restarts_and_stops() {
@@ -195,21 +195,4 @@ fn up_refuses_what_it_cannot_run_and_says_how_to_fix_it() {
     }
     // It started nothing.
     assert!(!state.join("nats").exists() && !state.join("containerd").exists());
-}
-
-/// A service's `/metrics` text, or what went wrong.
-fn metrics_text(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "port {port}: {out}");
-    out
 }

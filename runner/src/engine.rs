@@ -52,6 +52,9 @@ pub struct Host {
     pub heap_limit: usize,
     /// Whether the run may start a browser, and where it is.
     pub browser: crate::browser::BrowserConfig,
+    /// A Chromium the runner started before the job arrived (a warm
+    /// browser sandbox), handed to the script's first `launch()`.
+    pub early_browser: Option<crate::browser::Browser>,
 }
 
 /// How a script ended, as the engine saw it.

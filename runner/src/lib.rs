@@ -78,6 +78,7 @@ pub struct Readied {
     assign: mpsc::Sender<Assignment>,
     engine: Option<std::thread::JoinHandle<Option<Outcome>>>,
     browser: Option<std::path::PathBuf>,
+    early_browser: Option<browser::Browser>,
 }
 
 /// What the engine thread is handed when the job arrives.
@@ -137,6 +138,7 @@ pub fn ready(modules: ModuleMap, writer: Arc<FrameWriter>) -> Readied {
         assign,
         engine,
         browser: None,
+        early_browser: None,
     }
 }
 
@@ -144,6 +146,19 @@ impl Readied {
     /// Where this runner's Chromium is, for jobs that ask for a browser.
     pub fn with_browser(mut self, executable: Option<std::path::PathBuf>) -> Self {
         self.browser = executable;
+        self
+    }
+
+    /// Starts this runner's Chromium now, before the job: a warm browser
+    /// sandbox spends the browser's start-up (seconds inside gVisor) while
+    /// it waits in the pool. Its messages go into `calls`' queue, which the
+    /// run reads; a job that asks for no browser never sees it, and it ends
+    /// with the run either way. A start that fails is left to the script's
+    /// own `launch()`, which reports why.
+    pub fn start_browser(mut self, calls: &HostChannel) -> Self {
+        if let (Some(exe), Some(sink)) = (&self.browser, calls.browser_sink()) {
+            self.early_browser = browser::Browser::launch(exe, sink).ok();
+        }
         self
     }
 
@@ -155,7 +170,7 @@ impl Readied {
     /// deadline. `calls` is the run's channel to its host (one that is
     /// closed makes every `fetch` fail).
     pub fn run(
-        self,
+        mut self,
         job: Job,
         calls: Arc<HostChannel>,
         started: Instant,
@@ -186,6 +201,8 @@ impl Readied {
                 executable: self.browser.clone(),
                 allowed: job.browser,
             },
+            // A job without a browser ends the early one now.
+            early_browser: self.early_browser.take().filter(|_| job.browser),
         };
         let ran = self.engine.and_then(|engine| {
             self.assign.send(Assignment { job, host, started }).ok()?;

@@ -51,11 +51,13 @@ fn main() -> ExitCode {
 
     // Everything the job does not decide is built while it is awaited:
     // the engine with its prelude, and the threads the run will need.
-    let readied = moat_runner::ready(modules, writer.clone()).with_browser(args.browser.clone());
     let watchdog = moat_runner::watchdog::start(writer.clone(), |o| {
         std::process::exit(i32::from(o.exit_code()))
     });
     let (calls, replies) = HostChannel::waiting(writer.clone());
+    let readied = moat_runner::ready(modules, writer.clone())
+        .with_browser(args.browser.clone())
+        .start_browser(&calls);
 
     // The job is the first line (JSON has no raw newlines) or, from a host
     // that closes stdin after it, everything up to EOF.

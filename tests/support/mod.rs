@@ -61,6 +61,9 @@ impl Up {
             // limit is for strangers, not for a test making dozens of calls.
             .env("MOAT_RATE_ANON", "1000/1000/1000")
             .env("MOAT_RATE_CLIENT_PATH", "1000/1000/1000")
+            // No warm Chromium unless a test asks for one (tests/browser.rs):
+            // it would cost every other test seconds of CPU.
+            .env("MOAT_POOL_BROWSER_MIN", "0")
             .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -109,6 +112,25 @@ impl Up {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("no {what} within 120 s:\n{}", self.log());
+    }
+
+    /// Waits (120 s at most) until the `/metrics` of the service on
+    /// `metrics_port + offset` (0 edge, 1 recorder, 2 launcher-0, 3 egress)
+    /// has a line that starts with `line`.
+    pub fn wait_for_metric(&self, offset: u16, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let page = metrics_text(self.metrics_port + offset);
+            if page.lines().any(|l| l.starts_with(line)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{line}` within 120 s:\n{page}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// The pids of a service's starts, in order.
@@ -231,4 +253,21 @@ pub fn key_for(up: &Up, tenant: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A service's `/metrics` page (the whole HTTP answer), from `port`.
+pub fn metrics_text(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "port {port}: {out}");
+    out
 }

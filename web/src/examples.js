@@ -8,6 +8,7 @@ const menu = [
   { id: 'async', label: 'Async computation', file: 'async.js' },
   { id: 'image', label: 'Save an image', file: 'image.js' },
   { id: 'monitor', label: 'Check an HTTP API', file: 'monitor.js' },
+  { id: 'browser', label: 'Screenshot a page (Puppeteer)', file: 'screenshot.js' },
   { id: 'error', label: 'Uncaught error', file: 'error.js' },
   { id: 'oom', label: 'Memory bomb', file: 'oom.js' },
   { id: 'loop', label: 'Infinite loop', file: 'loop.js' },

@@ -35,6 +35,8 @@ pub struct Shared {
     pub browser_config: OnceCell<BrowserConfig>,
     /// The run's browser, once `moat:browser` launched it.
     pub browser: RefCell<Option<Browser>>,
+    /// A browser started before the job, for the first launch to take.
+    pub early_browser: RefCell<Option<Browser>>,
     /// The module's function that takes each message from the browser.
     pub on_browser: RefCell<Option<Persistent<Function<'static>>>>,
 }
@@ -69,6 +71,7 @@ impl Shared {
     /// Ends the browser, if one runs, and drops the module's handler.
     pub fn close_browser(&self) {
         self.browser.borrow_mut().take();
+        self.early_browser.borrow_mut().take();
         self.on_browser.borrow_mut().take();
     }
 
@@ -80,6 +83,13 @@ impl Shared {
         let executable = config.executable.ok_or(BrowserError::NotInstalled)?;
         if self.browsing() {
             return Err(BrowserError::AlreadyRunning);
+        }
+        // A warm sandbox's Chromium, started while the runner waited for its
+        // job: the same fresh browser a launch now would make, sooner. It
+        // can be taken once; a second launch starts a new one.
+        if let Some(early) = self.early_browser.borrow_mut().take() {
+            *self.browser.borrow_mut() = Some(early);
+            return Ok(());
         }
         let sink = self
             .channel()

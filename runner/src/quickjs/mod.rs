@@ -137,6 +137,7 @@ impl Engine for QuickJs {
             pending: RefCell::default(),
             browser_config: OnceCell::new(),
             browser: RefCell::new(None),
+            early_browser: RefCell::new(None),
             on_browser: RefCell::new(None),
         });
         context.with(|ctx| install_prelude(&ctx, &shared))?;
@@ -154,8 +155,9 @@ impl Engine for QuickJs {
         })
     }
 
-    fn run(&mut self, script: Script<'_>, host: Host) -> Ending {
+    fn run(&mut self, script: Script<'_>, mut host: Host) -> Ending {
         self.stats.set_limit(host.heap_limit);
+        *self.shared.early_browser.borrow_mut() = host.early_browser.take();
         *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Some(host.deadline);
         let bound = self.shared.output.set(host.output).is_ok()
             && self.shared.channel.set(host.calls).is_ok()

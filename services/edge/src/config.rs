@@ -50,6 +50,18 @@ pub struct Config {
     /// Largest heap an anonymous run may ask for, in MiB.
     #[arg(long, env = "MOAT_ANON_MAX_MEMORY_MB", default_value_t = 128)]
     pub anon_max_memory_mb: u64,
+    /// Whether anonymous clients may have browser runs (Chromium in the
+    /// sandbox); each client has one run at a time, browser or not.
+    #[arg(long, env = "MOAT_ANON_BROWSER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub anon_browser: bool,
+    /// Longest deadline an anonymous browser run may ask for, in ms (a
+    /// browser needs longer than a script; its default is 30 s within it).
+    #[arg(
+        long,
+        env = "MOAT_ANON_MAX_BROWSER_TIMEOUT_MS",
+        default_value_t = 20_000
+    )]
+    pub anon_max_browser_timeout_ms: u64,
     /// Rate per tenant: BURST/REFILL/INTERVAL_MS.
     #[arg(long, env = "MOAT_RATE_TENANT", default_value = "60/20/1000")]
     pub rate_tenant: String,
@@ -173,6 +185,11 @@ impl Config {
         if !(lo..=hi).contains(&self.anon_max_timeout_ms) {
             return Err(ConfigError(format!(
                 "--anon-max-timeout-ms must be in {lo}..={hi}"
+            )));
+        }
+        if !(lo..=hi).contains(&self.anon_max_browser_timeout_ms) {
+            return Err(ConfigError(format!(
+                "--anon-max-browser-timeout-ms must be in {lo}..={hi}"
             )));
         }
         let (lo, hi) = moat_wire::job::MEMORY_MB_RANGE;

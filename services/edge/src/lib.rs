@@ -189,6 +189,8 @@ pub async fn run(
         max_body_bytes: config.max_body_bytes,
         anon_max_timeout_ms: config.anon_max_timeout_ms,
         anon_max_memory_mb: config.anon_max_memory_mb,
+        anon_browser: config.anon_browser,
+        anon_max_browser_timeout_ms: config.anon_max_browser_timeout_ms,
         tenant_max_timeout_ms: config.tenant_max_timeout_ms,
         tenant_max_memory_mb: config.tenant_max_memory_mb,
         playground,

@@ -42,6 +42,10 @@ pub struct Deps {
     pub anon_max_timeout_ms: u64,
     /// Plan limits for anonymous runs.
     pub anon_max_memory_mb: u64,
+    /// Whether anonymous runs may have a browser.
+    pub anon_browser: bool,
+    /// Longest deadline of an anonymous browser run.
+    pub anon_max_browser_timeout_ms: u64,
     /// Plan limits for tenants' runs.
     pub tenant_max_timeout_ms: u64,
     /// Plan limits for tenants' runs.

@@ -96,11 +96,20 @@ async fn accept(caller: &Caller, body: Bytes, deps: &Deps) -> Result<serde_json:
             ),
         ));
     }
+    job.browser = body.browser == Some(true) || moat_wire::browser::imports_browser(&job.code);
     let (max_timeout, max_memory) = match caller {
         Caller::Tenant(_) => (deps.tenant_max_timeout_ms, deps.tenant_max_memory_mb),
+        Caller::Anonymous(_) if job.browser && !deps.anon_browser => {
+            return Err(ApiError::bad(
+                "browser_not_allowed",
+                "browser runs need an API key on this server",
+            ))
+        }
+        Caller::Anonymous(_) if job.browser => {
+            (deps.anon_max_browser_timeout_ms, deps.anon_max_memory_mb)
+        }
         Caller::Anonymous(_) => (deps.anon_max_timeout_ms, deps.anon_max_memory_mb),
     };
-    job.browser = body.browser == Some(true) || moat_wire::browser::imports_browser(&job.code);
     let default_timeout = if job.browser {
         BROWSER_TIMEOUT_MS
     } else {

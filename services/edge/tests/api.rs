@@ -91,6 +91,50 @@ async fn submit_queues_the_run_and_answers_with_its_token() {
 }
 
 #[tokio::test]
+async fn browser_runs_follow_the_plan() {
+    let nats = Nats::start();
+    let (deps, client) = setup(&nats, "100/100/1000", 10).await;
+    let js = common::observer_js(&nats).await;
+    let routes = moat_edge::routes(deps.clone(), client.clone());
+    // A static import asks for the browser; an anonymous browser run gets
+    // the browser default (30 s) within its plan's own cap (20 s here).
+    let code = r#"{"code": "import puppeteer from 'puppeteer'; export default 1"}"#;
+    let (s, json, _) = post(&routes, "192.0.2.7", None, code).await;
+    assert_eq!(s, 202, "{json}");
+    let runs = js.get_stream(subjects::RUNS_ANON).await.unwrap();
+    let msg = runs
+        .get_last_raw_message_by_subject(&subjects::submit(Plan::Anonymous, "4-192-0-2-7"))
+        .await
+        .unwrap();
+    let req: RunRequest = serde_json::from_slice(&msg.payload).unwrap();
+    assert!(req.job.browser);
+    assert_eq!(req.job.timeout_ms, 20_000);
+    // Past the anonymous browser cap: refused, as a script past its cap is.
+    let over = r#"{"code": "1", "browser": true, "timeout_ms": 25000}"#;
+    let (s, json, _) = post(&routes, "192.0.2.8", None, over).await;
+    assert_eq!(
+        (s, json["error"]["code"].as_str()),
+        (400, Some("limit_exceeded")),
+        "{json}"
+    );
+    // A server that keeps browsers for tenants refuses anonymous ones, by
+    // flag or by import, with a code a client can act on.
+    let mut closed = deps;
+    closed.anon_browser = false;
+    let routes = moat_edge::routes(closed, client);
+    for body in [r#"{"code": "1", "browser": true}"#, code] {
+        let (s, json, _) = post(&routes, "192.0.2.9", None, body).await;
+        assert_eq!(
+            (s, json["error"]["code"].as_str()),
+            (400, Some("browser_not_allowed")),
+            "{json}"
+        );
+    }
+    let (s, _, _) = post(&routes, "192.0.2.9", None, r#"{"code": "1"}"#).await;
+    assert_eq!(s, 202);
+}
+
+#[tokio::test]
 async fn bad_requests_get_json_errors() {
     let nats = Nats::start();
     let (deps, client) = setup(&nats, "100/100/1000", 10).await;

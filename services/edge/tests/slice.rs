@@ -101,6 +101,8 @@ async fn a_script_submitted_over_http_runs_in_gvisor_and_streams_back() {
         max_body_bytes: 1 << 20,
         anon_max_timeout_ms: 10_000,
         anon_max_memory_mb: 128,
+        anon_browser: true,
+        anon_max_browser_timeout_ms: 20_000,
         tenant_max_timeout_ms: 60_000,
         tenant_max_memory_mb: 512,
         playground: Default::default(),

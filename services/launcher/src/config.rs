@@ -69,6 +69,10 @@ pub struct Config {
     /// Sandboxes at once (default: the number of cores).
     #[arg(long, env = "MOAT_SLOTS")]
     pub slots: Option<usize>,
+    /// Browser runs at once (each also holds one of the slots): a browser
+    /// run weighs a Chromium's memory and CPU, many times a script's.
+    #[arg(long, env = "MOAT_BROWSER_SLOTS", default_value_t = 1)]
+    pub browser_slots: usize,
     /// CPU quota per sandbox in microseconds per 100 ms (100000 = one core).
     #[arg(long, env = "MOAT_CPU_QUOTA_US", default_value_t = 100_000)]
     pub cpu_quota_us: i64,
@@ -144,6 +148,13 @@ pub struct Config {
     /// turns the pool off, every sandbox then made when its run arrives).
     #[arg(long, env = "MOAT_POOL_MAX")]
     pub pool_max: Option<usize>,
+    /// Warm browser sandboxes (Chromium started, waiting) kept when idle,
+    /// when the browser rootfs is there.
+    #[arg(long, env = "MOAT_POOL_BROWSER_MIN", default_value_t = 1)]
+    pub pool_browser_min: usize,
+    /// Most warm browser sandboxes kept (0: every browser run starts cold).
+    #[arg(long, env = "MOAT_POOL_BROWSER_MAX", default_value_t = 1)]
+    pub pool_browser_max: usize,
     /// Oldest a warm sandbox may be before it is replaced, in seconds.
     #[arg(long, env = "MOAT_POOL_MAX_AGE_S", default_value_t = 300)]
     pub pool_max_age_s: u64,
@@ -192,6 +203,13 @@ impl Config {
         }
         if self.slots == Some(0) {
             return bad("--slots must be at least 1".into());
+        }
+        if self.browser_slots == 0 || self.browser_slots > self.slots() {
+            return bad(format!(
+                "--browser-slots {} must be 1 to the slots ({})",
+                self.browser_slots,
+                self.slots()
+            ));
         }
         if !(1_000..=1_000_000).contains(&self.cpu_quota_us) {
             return bad(format!(
@@ -260,6 +278,13 @@ impl Config {
                 self.pool_min
             ));
         }
+        let (bmin, bmax) = (self.pool_browser_min, self.pool_browser_max);
+        if bmax > self.slots() || (bmax > 0 && bmin > bmax) {
+            return bad(format!(
+                "--pool-browser-min {bmin} and --pool-browser-max {bmax} must satisfy min <= max <= the slots ({})",
+                self.slots()
+            ));
+        }
         if !(1..=86_400).contains(&self.pool_max_age_s) {
             return bad(format!(
                 "--pool-max-age-s {} is out of range (1..=86400)",
@@ -292,6 +317,8 @@ impl Config {
                 cpu_quota_us: self.cpu_quota_us,
                 memory_margin: crate::spec::MEMORY_MARGIN,
             },
+            browser_min: self.pool_browser_min.min(self.pool_browser_max),
+            browser_max: self.pool_browser_max,
         }
     }
 
@@ -430,6 +457,7 @@ mod tests {
         ]);
         pool.validate().unwrap();
         let p = pool.pool();
+        assert_eq!((p.browser_min, p.browser_max), (1, 1));
         assert_eq!((p.min, p.max, p.classes), (1, 3, vec![64, 256]));
         // A pool turned off keeps nothing, whatever its minimum.
         let off = parse(&[
@@ -452,6 +480,8 @@ mod tests {
             vec!["--anon-queue", "0"],
             vec!["--tenant-concurrency", "0"],
             vec!["--pool-max", "65"],
+            vec!["--pool-browser-min", "2", "--pool-browser-max", "1"],
+            vec!["--browser-slots", "0"],
             vec!["--pool-min", "3", "--pool-max", "2"],
             vec!["--pool-max-age-s", "0"],
             vec!["--pool-classes", "4"],

@@ -135,6 +135,7 @@ pub async fn run(
         },
         max_deliver: config.max_deliver,
         ack_wait: config.ack_wait(),
+        browser_slots: Arc::new(tokio::sync::Semaphore::new(config.browser_slots)),
         egress: match config.egress {
             config::EgressMode::Nats => {
                 Arc::new(moat_egress::client::NatsEgress::new(client.clone()))

@@ -22,6 +22,11 @@
 //! - **Bounded age.** A pooled sandbox older than `max_age` is destroyed and
 //!   replaced, so none runs a runner or rootfs far older than the launcher's
 //!   view of them; one whose runner exited while idle is never handed out.
+//! - **Warm browsers.** Browser sandboxes (the browser profile) are a class
+//!   of their own, sized by [`PoolConfig::browser_min`] and `browser_max`;
+//!   their runner starts Chromium while it waits, so a browser run skips the
+//!   browser's start-up too. They are one use like the rest: a fresh
+//!   profile and a fresh Chromium for every run.
 //! - **Nothing left behind.** [`Pool::close`] stops the refill and destroys
 //!   every pooled sandbox, including one being created.
 
@@ -35,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::sandbox::{Sandbox, SandboxError, Sandboxes};
-use crate::spec::{Limits, MEMORY_MARGIN};
+use crate::spec::{Limits, Profile, MEMORY_MARGIN};
 
 /// How far back a class's demand is counted.
 pub const DEMAND_WINDOW: Duration = Duration::from_secs(10);
@@ -84,6 +89,11 @@ pub struct PoolConfig {
     pub classes: Vec<u64>,
     /// Limits besides the heap.
     pub sizing: Sizing,
+    /// Warm browser sandboxes kept when idle (when the launcher has the
+    /// browser rootfs).
+    pub browser_min: usize,
+    /// Most warm browser sandboxes kept (0: every browser run cold).
+    pub browser_max: usize,
 }
 
 impl PoolConfig {
@@ -95,7 +105,19 @@ impl PoolConfig {
             max_age: Duration::from_secs(300),
             classes: Vec::new(),
             sizing,
+            browser_min: 0,
+            browser_max: 0,
         }
+    }
+
+    /// The heap of the warm browser class: the largest script class's, or
+    /// the default heap when there is none.
+    fn browser_heap(&self) -> u64 {
+        self.classes
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(moat_wire::job::DEFAULT_MEMORY_MB)
     }
 }
 
@@ -127,11 +149,38 @@ struct Inner {
     refill: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// One size class.
+/// One size class of one profile.
 struct Class {
     heap_mb: u64,
+    profile: Profile,
+    min: usize,
+    max: usize,
     label: String,
     state: Mutex<ClassState>,
+}
+
+impl Class {
+    fn new(profile: Profile, heap_mb: u64, min: usize, max: usize) -> Self {
+        let label = match profile {
+            Profile::Script => heap_mb.to_string(),
+            Profile::Browser => "browser".to_owned(),
+        };
+        Self {
+            heap_mb,
+            profile,
+            min,
+            max,
+            label,
+            state: Mutex::default(),
+        }
+    }
+
+    fn limits(&self, sizing: &Sizing) -> Limits {
+        match self.profile {
+            Profile::Script => sizing.limits(self.heap_mb),
+            Profile::Browser => Limits::for_browser(self.heap_mb, sizing.cpu_quota_us),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -173,19 +222,23 @@ impl Pool {
     /// A pool over `sandboxes`, its refill task started when it has any
     /// class to keep warm.
     pub fn start(sandboxes: Sandboxes, config: PoolConfig, metrics: Arc<Metrics>) -> Self {
-        let classes = if config.max == 0 {
+        let mut classes: Vec<Class> = if config.max == 0 {
             Vec::new()
         } else {
             config
                 .classes
                 .iter()
-                .map(|&heap_mb| Class {
-                    heap_mb,
-                    label: heap_mb.to_string(),
-                    state: Mutex::default(),
-                })
+                .map(|&heap_mb| Class::new(Profile::Script, heap_mb, config.min, config.max))
                 .collect()
         };
+        if config.browser_max > 0 && sandboxes.config().browser_rootfs.is_some() {
+            classes.push(Class::new(
+                Profile::Browser,
+                config.browser_heap(),
+                config.browser_min.min(config.browser_max),
+                config.browser_max,
+            ));
+        }
         let pool = Self {
             inner: Arc::new(Inner {
                 sandboxes,
@@ -206,6 +259,7 @@ impl Pool {
                 .with(&[&class.to_string()])
                 .set(0.0);
         }
+        pool.inner.observe_ready();
         if !pool.inner.classes.is_empty() {
             let inner = pool.inner.clone();
             *pool.inner.refill.lock().expect("not poisoned") = Some(tokio::spawn(refill(inner)));
@@ -235,9 +289,24 @@ impl Pool {
     /// A started sandbox for a job with a heap of `heap_mb`: a warm one of
     /// the smallest class that fits, else a cold one with exact limits.
     pub async fn acquire(&self, heap_mb: u64) -> Result<Acquired, SandboxError> {
+        self.take(Profile::Script, heap_mb).await
+    }
+
+    /// A started browser sandbox (the browser profile, its Chromium started)
+    /// for a heap of `heap_mb`: a warm one when its heap fits the browser
+    /// class, else one made for its run.
+    pub async fn acquire_browser(&self, heap_mb: u64) -> Result<Acquired, SandboxError> {
+        self.take(Profile::Browser, heap_mb).await
+    }
+
+    async fn take(&self, profile: Profile, heap_mb: u64) -> Result<Acquired, SandboxError> {
         let t = Instant::now();
         let inner = &self.inner;
-        if let Some(class) = inner.classes.iter().find(|c| c.heap_mb >= heap_mb) {
+        if let Some(class) = inner
+            .classes
+            .iter()
+            .find(|c| c.profile == profile && c.heap_mb >= heap_mb)
+        {
             let (warm, unfit) = {
                 let mut state = class.state.lock().expect("not poisoned");
                 state.handed.push_back(t);
@@ -271,15 +340,10 @@ impl Pool {
                 });
             }
         }
-        let limits = inner.config.sizing.limits(heap_mb);
-        self.create_cold(&limits, t).await
-    }
-
-    /// A started browser sandbox (the browser profile) for a heap of
-    /// `heap_mb`; made for its run (warm browsers are not pooled yet).
-    pub async fn acquire_browser(&self, heap_mb: u64) -> Result<Acquired, SandboxError> {
-        let t = Instant::now();
-        let limits = Limits::for_browser(heap_mb, self.inner.config.sizing.cpu_quota_us);
+        let limits = match profile {
+            Profile::Script => inner.config.sizing.limits(heap_mb),
+            Profile::Browser => Limits::for_browser(heap_mb, inner.config.sizing.cpu_quota_us),
+        };
         self.create_cold(&limits, t).await
     }
 
@@ -342,7 +406,7 @@ impl Inner {
                 let w = state.ready.remove(pos).expect("the position exists");
                 return Step::Destroy(Box::new(w), reason);
             }
-            let target = state.handed.len().clamp(self.config.min, self.config.max);
+            let target = state.handed.len().clamp(class.min, class.max);
             let ready = state.ready.len();
             if ready > target {
                 let w = state.ready.pop_front().expect("more than the target");
@@ -361,7 +425,7 @@ impl Inner {
 
     /// Makes one warm sandbox of class `i`: created, started, stdin open.
     async fn make(&self, i: usize) -> Result<Warm, SandboxError> {
-        let limits = self.config.sizing.limits(self.classes[i].heap_mb);
+        let limits = self.classes[i].limits(&self.config.sizing);
         let t = Instant::now();
         let mut sandbox = self.sandboxes.create(&limits).await?;
         let create = t.elapsed();

@@ -51,6 +51,9 @@ pub struct Worker {
     pub max_deliver: i64,
     /// The consumers' ack wait (progress acks go out well inside it).
     pub ack_wait: Duration,
+    /// Browser runs at once: one of these besides a slot, so a burst of
+    /// browser runs cannot take every slot's worth of memory and CPU.
+    pub browser_slots: Arc<Semaphore>,
     /// Where runs' fetches go.
     pub egress: Arc<dyn Egress>,
     /// What a run may do through the network: anonymous, tenant.
@@ -265,6 +268,22 @@ impl Worker {
             }))
         };
         let plan = delivery.client.0;
+        // A browser run waits (its delivery kept alive) for a browser slot;
+        // stopped while it waits, it goes back to the queue untouched.
+        let _browser = if request.job.browser {
+            tokio::select! {
+                permit = self.browser_slots.clone().acquire_owned() => {
+                    Some(permit.expect("the semaphore is never closed"))
+                }
+                () = cancel.cancelled() => {
+                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                    delivery.finish(&self.js.client()).await;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let outcome = self.execute(&request, plan, attempt, &cancel).await;
         drop(_heartbeat);
 

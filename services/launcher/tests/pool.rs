@@ -22,6 +22,8 @@ fn config(min: usize, max: usize, max_age: Duration) -> PoolConfig {
         max_age,
         classes: vec![64],
         sizing: Sizing::default(),
+        browser_min: 0,
+        browser_max: 0,
     }
 }
 

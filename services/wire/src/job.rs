@@ -13,6 +13,8 @@ pub const MAX_CODE_BYTES: usize = 1024 * 1024;
 pub const TIMEOUT_MS_RANGE: (u64, u64) = (1, 600_000);
 /// Smallest and largest JS heap a job may ask for, in MiB.
 pub const MEMORY_MB_RANGE: (u64, u64) = (8, 4096);
+/// The JS heap a job gets when it names none, in MiB.
+pub const DEFAULT_MEMORY_MB: u64 = 64;
 
 /// One script to run, with the limits it runs under. Unknown fields are
 /// ignored (a newer edge may add some); every known one is validated.
@@ -47,7 +49,7 @@ fn default_timeout_ms() -> u64 {
     5_000
 }
 fn default_memory_mb() -> u64 {
-    64
+    DEFAULT_MEMORY_MB
 }
 
 impl Job {

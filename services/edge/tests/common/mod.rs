@@ -82,6 +82,8 @@ pub async fn setup(nats: &Nats, policy: Policy, queue: QueueLimits) -> (Deps, as
         max_body_bytes: 64 * 1024,
         anon_max_timeout_ms: 10_000,
         anon_max_memory_mb: 128,
+        anon_browser: true,
+        anon_max_browser_timeout_ms: 20_000,
         tenant_max_timeout_ms: 60_000,
         tenant_max_memory_mb: 512,
         playground: Default::default(),
