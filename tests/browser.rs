@@ -17,7 +17,10 @@ use support::{key_for, moat_run, text, Up};
 
 /// The test site: a form page that loads a stylesheet and a script from its
 /// own origin and an image from a refused address; a page that sets a
-/// cookie; a page whose script never ends; a page that opens a WebSocket.
+/// cookie; a page whose script never ends; a page that opens a WebSocket;
+/// a page with a frame and a worker that fetches; a page that installs a
+/// service worker that fetches; a page that allocates without end; a
+/// request never answered.
 fn site() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -40,9 +43,15 @@ fn serve(mut stream: std::net::TcpStream, me: SocketAddr) {
         }
     }
     let head = String::from_utf8_lossy(&head);
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let target = head.split_whitespace().nth(1).unwrap_or("/");
+    let path = target.split('?').next().unwrap_or("/").to_owned();
     let port = me.port();
     let html = "text/html; charset=utf-8";
+    if path == "/stall" {
+        // Never answers within any run's deadline.
+        std::thread::sleep(Duration::from_secs(90));
+        return;
+    }
     let (status, kind, extra, body) = match path.as_str() {
         "/" => (
             "200 OK",
@@ -74,6 +83,36 @@ fn serve(mut stream: std::net::TcpStream, me: SocketAddr) {
             "<title>cookie</title>".into(),
         ),
         "/plain" => ("200 OK", html, "", "<title>plain</title>".into()),
+        "/framed" => (
+            "200 OK",
+            html,
+            "",
+            "<title>framed</title><iframe src=\"/plain\"></iframe><script>\
+             const w = new Worker('/worker.js'); w.onmessage = (e) => { window.workerSaid = e.data; };</script>"
+                .into(),
+        ),
+        "/worker.js" => (
+            "200 OK",
+            "text/javascript",
+            "",
+            "fetch('/data').then((r) => r.text()).then((t) => postMessage(t), (e) => postMessage('failed: ' + e));".into(),
+        ),
+        "/data" => ("200 OK", "text/plain", "", "from the worker".into()),
+        "/sw" => (
+            "200 OK",
+            html,
+            "",
+            "<title>sw</title><script>navigator.serviceWorker.register('/sw.js')\
+             .then(() => navigator.serviceWorker.ready)\
+             .then(() => { window.swReady = 'ready'; }, (e) => { window.swReady = 'failed: ' + e; });</script>"
+                .into(),
+        ),
+        "/sw.js" => (
+            "200 OK",
+            "text/javascript",
+            "",
+            "self.addEventListener('install', (e) => e.waitUntil(fetch('/data?from=sw')));".into(),
+        ),
         "/hog" => (
             "200 OK",
             html,
@@ -191,10 +230,16 @@ let file;
 try {{ await page.goto('file:///etc/passwd'); file = 'opened'; }} catch (e) {{ file = e.message; }}
 await page.goto('http://{site}/socket');
 const socket = await page.evaluate(() => window.verdict);
+await page.goto('http://{site}/framed');
+await page.waitForFunction(() => window.workerSaid);
+const worker = await page.evaluate(() => window.workerSaid);
+await page.goto('http://{site}/sw');
+await page.waitForFunction(() => window.swReady);
+const sw = await page.evaluate(() => window.swReady);
 await browser.close();
 export default {{
   status: response.status(),
-  title, greeting, color, failed, file, socket,
+  title, greeting, color, failed, file, socket, worker, sw,
   png: [...shot.slice(1, 4)].map((c) => String.fromCharCode(c)).join(''),
 }};
 "#
@@ -246,6 +291,17 @@ export default {{
         "{out}"
     );
     assert_ne!(value["socket"], "open", "{out}");
+    // A frame's document and a worker's script and fetch are the page's
+    // requests too: each answered through egress, each a net event.
+    // A service worker's script and what it fetches as it installs too.
+    assert_eq!(value["worker"], "from the worker", "{out}");
+    assert_eq!(value["sw"], "ready", "{out}");
+    for path in ["/plain", "/worker.js", "/data", "/sw.js", "/data?…"] {
+        assert!(
+            out.contains(&format!("GET http://{site}{path} → 200")),
+            "{path}: {out}"
+        );
+    }
     // The screenshot is a run file, downloaded by `moat run --out`.
     let png = std::fs::read(files.join("form.png")).expect("form.png downloaded");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{out}");
@@ -310,6 +366,29 @@ export default 'finished';
     let out = run(&up, dir.path(), "spin.js", &code, &["--timeout-ms", "8000"]);
     assert!(out.contains("timeout"), "{out}");
     assert!(!out.contains("finished"), "{out}");
+
+    // A navigation that never gets its answer times out in the script,
+    // which goes on and forgets `browser.close()`: the run still ends as
+    // soon as its value is settled (the browser closes with it, the page's
+    // request still in flight is given up), not at its deadline.
+    let code = format!(
+        r#"
+import puppeteer from 'puppeteer';
+const browser = await puppeteer.launch();
+const page = await browser.newPage();
+let said;
+try {{ await page.goto('http://{site}/stall', {{ timeout: 2000 }}); }} catch (e) {{ said = e.name + ': ' + e.message; }}
+export default said;
+"#
+    );
+    let out = run(&up, dir.path(), "stall.js", &code, &[]);
+    let said = value_of(&out);
+    assert!(
+        said.as_str()
+            .unwrap()
+            .starts_with("TimeoutError: Navigation timeout"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -1,5 +1,8 @@
     // ----------------------------------------------------------- Browser
-    const FETCHING_TYPES = ['page', 'iframe', 'worker', 'shared_worker', 'service_worker'];
+    // The targets whose requests are paused in their own session. A
+    // dedicated worker has no Fetch domain: its requests pause in its
+    // page's session, which answers them like the page's own.
+    const FETCHING_TYPES = ['page', 'iframe', 'shared_worker', 'service_worker'];
 
     class Browser extends Emitter {
       #connection;
@@ -48,12 +51,12 @@
           steps.push(c.send('Runtime.enable', {}, sessionId));
           if (this.#viewport) steps.push(page.setViewport(this.#viewport));
         }
-        try {
-          await P.all(steps);
-          await c.send('Runtime.runIfWaitingForDebugger', {}, sessionId);
-        } catch {
-          // A target that went away while it was being set up.
-        }
+        // A step a target does not support fails alone; the target is let
+        // run in any case (a worker left waiting would never start).
+        const failed = [];
+        await P.all(steps.map((step) => step.catch((e) => { failed.push(e.message); })));
+        if (failed.length) host.log('debug', `moat:browser ${targetInfo.type}: ${failed.join('; ')}`);
+        await c.send('Runtime.runIfWaitingForDebugger', {}, sessionId).catch(() => {});
         if (targetInfo.type === 'page' && parent === '') {
           this.#pages.set(targetInfo.targetId, page);
           const opened = this.#opening.get(targetInfo.targetId);
@@ -71,6 +74,7 @@
       #event(sessionId, method, params) {
         if (method === 'Moat.closed') {
           this.#closed = true;
+          giveUpPageFetches();
           for (const [, page] of this.#pages) page._closedNow();
           this.emit('disconnected');
           return;
@@ -90,7 +94,9 @@
           return;
         }
         if (method === 'Fetch.requestPaused') {
-          answer(this.#connection, sessionId, this.#sessions.get(sessionId) || null, params);
+          // Answering fails only when the browser has gone meanwhile: the
+          // browser's trouble, never the script's error.
+          answer(this.#connection, sessionId, this.#sessions.get(sessionId) || null, params).catch(() => {});
           return;
         }
         const page = this.#sessions.get(sessionId);
@@ -133,6 +139,7 @@
         await withTimeout(this.#connection.send('Browser.close').catch(() => {}), 2000, '').catch(() => {});
         this.#closed = true;
         host.browserClose();
+        giveUpPageFetches();
         for (const [, page] of this.#pages) page._closedNow();
         this.emit('disconnected');
       }

@@ -90,21 +90,36 @@
     // The host calls the page's requests wait for, MAX_PAGE_FETCHES at once.
     let fetching = 0;
     const fetchQueue = [];
+    const inFlight = new SetCtor();
     const hostFetch = (call, body) => new P((resolve, reject) => {
       const start = () => {
         fetching++;
+        let id = 0;
+        let ended = false;
         const done = () => {
+          ended = true;
+          inFlight.delete(id);
           fetching--;
           const next = fetchQueue.shift();
           if (next) next();
         };
-        host.call('fetch', stringify(call), body,
+        id = host.call('fetch', stringify(call), body,
           (head, bytes) => { done(); resolve([parse(head), bytes]); },
           (code, message) => { done(); reject({ code, message }); });
+        if (id && !ended) inFlight.add(id);
       };
       if (fetching < MAX_PAGE_FETCHES) start();
       else fetchQueue.push(start);
     });
+    // The browser has closed: what its pages were waiting for is given up
+    // (each call cancelled, so none keeps the run waiting for a reply that
+    // has nowhere to go).
+    const giveUpPageFetches = () => {
+      fetchQueue.length = 0;
+      for (const id of inFlight) host.cancel(id);
+      inFlight.clear();
+      fetching = 0;
+    };
 
     const requestBody = (request) => {
       if (request.postDataEntries) {

@@ -302,7 +302,9 @@
         const timeout = options.timeout !== undefined ? options.timeout : this.#timeout;
         return this.#poll(async () => {
           const h = await this._call(fn, args, false);
-          const truthy = await h.evaluate(inPage`(v) => !!v`);
+          // A primitive comes back as its value, with no object to ask.
+          const remote = h._remote();
+          const truthy = remote.objectId ? await h.evaluate(inPage`(v) => !!v`) : !!fromRemote(remote);
           if (truthy) return h;
           await h.dispose();
           return null;

@@ -296,6 +296,21 @@ impl<'js> Session<'js> {
             if let Some(ending) = self.unhandled_rejection() {
                 return ending;
             }
+            // The script's value is settled: its browser closes, as if it had
+            // called `browser.close()` (Puppeteer scripts often forget to),
+            // so neither its open requests nor its event stream keep the run
+            // alive past its own work.
+            if matches!(phase, Phase::Settled(_)) && self.shared.browsing() {
+                if self
+                    .arrive(Arrival::Browser(BrowserMessage::Gone(
+                        "the script has finished".into(),
+                    )))
+                    .is_err()
+                {
+                    return self.thrown(false);
+                }
+                continue;
+            }
             // A phase that moved on may already have settled its next one (a
             // plain default export, a sync function): look again before
             // concluding that nothing is left to do.
