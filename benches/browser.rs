@@ -15,7 +15,7 @@
 //!   cargo bench -p moat-benches --bench browser
 //! Settings: `MOAT_SERVER` (http://127.0.0.1:8080), `MOAT_BENCH_KEY` (a
 //! tenant's key; without one the runs are anonymous, 10 s at most each),
-//! `MOAT_BENCH_RUNS` (10 a series), `MOAT_BENCH_GAP_MS` (8000).
+//! `MOAT_BENCH_RUNS` (10 a series), `MOAT_BENCH_GAP_MS` (15000).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -128,7 +128,8 @@ async fn main() {
     }
     let key = std::env::var("MOAT_BENCH_KEY").ok();
     let runs = moat_benches::count_from_env("MOAT_BENCH_RUNS", 10);
-    let gap = Duration::from_millis(moat_benches::count_from_env("MOAT_BENCH_GAP_MS", 8000) as u64);
+    let gap =
+        Duration::from_millis(moat_benches::count_from_env("MOAT_BENCH_GAP_MS", 15000) as u64);
     let site = moat_benches::serve_loopback("text/html; charset=utf-8", PAGE);
     let code = format!(
         r#"import puppeteer from 'puppeteer';
