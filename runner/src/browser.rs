@@ -18,13 +18,17 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::SyncSender;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
 
 /// Largest message the browser may send (a full-page screenshot's base64).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Largest command the module may send (a `setContent` or a fulfilled body).
 pub const MAX_COMMAND_BYTES: usize = 48 * 1024 * 1024;
+/// Most command bytes waiting for the browser to read them; past it the
+/// browser is taken to have stopped reading.
+const MAX_UNREAD_BYTES: usize = 64 * 1024 * 1024;
 /// Where the browser keeps its profile, on the sandbox's tmpfs, fresh per run.
 const PROFILE_DIR: &str = "/tmp/moat-browser";
 
@@ -75,8 +79,11 @@ pub struct BrowserConfig {
 
 /// A running browser.
 pub struct Browser {
-    child: Child,
-    to_browser: Mutex<std::io::PipeWriter>,
+    child: Option<Child>,
+    /// Commands for the writing thread: the engine never blocks on a pipe
+    /// that a stuck browser has stopped reading.
+    to_browser: Mutex<mpsc::Sender<Vec<u8>>>,
+    unread: Arc<AtomicUsize>,
     waiting: Arc<Mutex<HashSet<u64>>>,
     gone: Arc<Mutex<Option<String>>>,
 }
@@ -128,9 +135,17 @@ impl Browser {
             .name("browser-replies".into())
             .spawn(move || read_messages(replies_rx, sink, &w, &g))
             .map_err(spawn)?;
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let unread = Arc::new(AtomicUsize::new(0));
+        let (u, g) = (unread.clone(), gone.clone());
+        std::thread::Builder::new()
+            .name("browser-commands".into())
+            .spawn(move || write_commands(commands_tx, &rx, &u, &g))
+            .map_err(spawn)?;
         Ok(Self {
-            child,
-            to_browser: Mutex::new(commands_tx),
+            child: Some(child),
+            to_browser: Mutex::new(tx),
+            unread,
             waiting,
             gone,
         })
@@ -146,10 +161,20 @@ impl Browser {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id);
-        let mut pipe = self.to_browser.lock().unwrap_or_else(|e| e.into_inner());
-        pipe.write_all(command.as_bytes())
-            .and_then(|()| pipe.write_all(b"\0"))
-            .map_err(|e| BrowserError::Closed(format!("writing to the browser: {e}")))
+        if self.unread.load(Ordering::Relaxed) + command.len() > MAX_UNREAD_BYTES {
+            return Err(BrowserError::Closed(
+                "the browser has stopped reading its commands".into(),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(command.len() + 1);
+        bytes.extend_from_slice(command.as_bytes());
+        bytes.push(0);
+        self.unread.fetch_add(bytes.len(), Ordering::Relaxed);
+        self.to_browser
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(bytes)
+            .map_err(|_| BrowserError::Closed("its command pipe has closed".into()))
     }
 
     /// Commands sent and not yet answered: while there are any, the run is
@@ -169,8 +194,11 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         // The whole process group: the browser and every helper it started.
-        if let Ok(pid) = i32::try_from(self.child.id()) {
+        if let Ok(pid) = i32::try_from(child.id()) {
             #[allow(unsafe_code)]
             // SAFETY: kill(2) with a negative pid signals that process group;
             // it touches no memory of ours.
@@ -178,9 +206,35 @@ impl Drop for Browser {
                 libc::kill(-pid, libc::SIGKILL);
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(PROFILE_DIR);
+        let _ = child.kill();
+        // Reaped off the engine's thread: the run's result never waits on a
+        // dying browser. Its profile goes with the sandbox (and is cleared
+        // by the next launch, which a reaper must not race).
+        let _ = std::thread::Builder::new()
+            .name("browser-reaper".into())
+            .spawn(move || {
+                let _ = child.wait();
+            });
+    }
+}
+
+/// The writing thread: each command in order, until the pipe or the
+/// channel closes.
+fn write_commands(
+    mut to: std::io::PipeWriter,
+    commands: &mpsc::Receiver<Vec<u8>>,
+    unread: &AtomicUsize,
+    gone: &Mutex<Option<String>>,
+) {
+    while let Ok(bytes) = commands.recv() {
+        let written = to.write_all(&bytes);
+        unread.fetch_sub(bytes.len(), Ordering::Relaxed);
+        if let Err(e) = written {
+            gone.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| format!("writing to the browser: {e}"));
+            return;
+        }
     }
 }
 
