@@ -83,6 +83,14 @@ fn serve(mut stream: std::net::TcpStream, me: SocketAddr) {
             "<title>cookie</title>".into(),
         ),
         "/plain" => ("200 OK", html, "", "<title>plain</title>".into()),
+        "/whoami" => {
+            let cookie = head
+                .lines()
+                .find_map(|l| l.strip_prefix("cookie: ").or_else(|| l.strip_prefix("Cookie: ")))
+                .unwrap_or("none")
+                .to_owned();
+            ("200 OK", html, "", format!("<title>{cookie}</title>"))
+        }
         "/framed" => (
             "200 OK",
             html,
@@ -308,6 +316,14 @@ export default {{
     assert!(png.len() > 1000, "{out}");
 }
 
+/// The cookie header the site saw, as the script reported it.
+fn first_value_sent(out: &str) -> String {
+    value_of(out)["sent"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[test]
 fn runs_share_no_browser_state_and_a_page_that_spins_times_out() {
     if !ready() {
@@ -326,8 +342,11 @@ const before = (await page.cookies('http://{site}/')).map((c) => c.name);
 await page.goto('http://{site}{path}');
 const after = (await page.cookies()).map((c) => c.name);
 const title = await page.title();
+// What the browser sends back to the site: its own jar's cookie.
+await page.goto('http://{site}/whoami');
+const sent = await page.title();
 await browser.close();
-export default {{ before, after, title }};
+export default {{ before, after, title, sent }};
 "#
         );
         run(&up, dir.path(), name, &code, &["--timings"])
@@ -338,6 +357,7 @@ export default {{ before, after, title }};
     up.wait_for_metric(2, warm);
     let first = visit("first.js", "/cookie");
     assert!(first.contains("(warm)"), "{first}");
+    assert_eq!(first_value_sent(&first), "visited=yes", "{first}");
     let first_value = value_of(&first);
     assert_eq!(
         first_value["after"],
@@ -347,6 +367,7 @@ export default {{ before, after, title }};
     up.wait_for_metric(2, warm);
     let second = visit("second.js", "/plain");
     assert!(second.contains("(warm)"), "{second}");
+    assert_eq!(first_value_sent(&second), "none", "{second}");
     let second_value = value_of(&second);
     assert_eq!(second_value["title"], "plain", "{second}");
     assert_eq!(second_value["before"], serde_json::json!([]), "{second}");

@@ -287,7 +287,8 @@ const DOMAINS: &[&str] = &[
 ];
 
 /// Methods of those domains that would hand the page something the run's
-/// policy does not: downloads to disk, requests that skip the host.
+/// policy does not: downloads to disk, requests that skip the host, local
+/// files.
 const REFUSED: &[&str] = &[
     "Browser.setDownloadBehavior",
     "Page.setDownloadBehavior",
@@ -297,7 +298,44 @@ const REFUSED: &[&str] = &[
     "Network.loadNetworkResource",
     "Target.exposeDevToolsProtocol",
     "Page.addCompilationCache",
+    // Files from the sandbox's own disk handed to a page (which could send
+    // them out through the host): nothing the script could read itself.
+    "DOM.setFileInputFiles",
+    "Input.dispatchDragEvent",
+    // A command inside a string, which this guard would never read.
+    "Target.sendMessageToTarget",
+    "Target.openDevTools",
+    "Target.setRemoteLocations",
+    // Turning interception off would let a target's requests skip the host.
+    "Fetch.disable",
 ];
+
+/// Checks the parameters of the commands that could weaken the set-up the
+/// module makes: interception of every request, every target attached
+/// paused and flattened (so every command to it passes this guard), no
+/// proxy, no world with access to everything.
+fn weakens(method: &str, params: &serde_json::Value) -> bool {
+    let flag = |name: &str| params.get(name).and_then(serde_json::Value::as_bool);
+    match method {
+        "Fetch.enable" => {
+            let patterns = params.get("patterns").and_then(|p| p.as_array());
+            !patterns.is_some_and(|p| {
+                p.len() == 1
+                    && p[0].get("urlPattern").and_then(|u| u.as_str()) == Some("*")
+                    && p[0].get("requestStage").and_then(|u| u.as_str()) == Some("Request")
+                    && p[0].get("resourceType").is_none()
+            })
+        }
+        "Target.setAutoAttach" => {
+            flag("autoAttach") == Some(true)
+                && (flag("waitForDebuggerOnStart") != Some(true) || flag("flatten") != Some(true))
+        }
+        "Target.attachToTarget" => flag("flatten") != Some(true),
+        "Target.createBrowserContext" => params.get("proxyServer").is_some(),
+        "Page.createIsolatedWorld" => flag("grantUniveralAccess") == Some(true),
+        _ => false,
+    }
+}
 
 /// Checks one outgoing command; its id when it may go. A navigation (or a
 /// new target) may only name http(s), `about:` or `data:` URLs: `file:`,
@@ -317,7 +355,10 @@ pub fn guard(command: &str) -> Result<u64, BrowserError> {
     let c: Command = serde_json::from_str(command)
         .map_err(|e| BrowserError::Refused(format!("a malformed command: {e}")))?;
     let domain = c.method.split('.').next().unwrap_or_default();
-    if !DOMAINS.contains(&domain) || REFUSED.contains(&c.method.as_str()) {
+    if !DOMAINS.contains(&domain)
+        || REFUSED.contains(&c.method.as_str())
+        || weakens(&c.method, &c.params)
+    {
         return Err(BrowserError::Refused(format!("the method {}", c.method)));
     }
     if matches!(c.method.as_str(), "Page.navigate" | "Target.createTarget") {
@@ -416,6 +457,11 @@ mod tests {
             guard(r#"{"id":8,"method":"Runtime.evaluate","params":{}}"#),
             Ok(8)
         );
+        // The module's own set-up passes.
+        let setup = r#"{"id":9,"method":"Fetch.enable","params":{"patterns":[{"urlPattern":"*","requestStage":"Request"}]}}"#;
+        assert_eq!(guard(setup), Ok(9));
+        let attach = r#"{"id":10,"method":"Target.setAutoAttach","params":{"autoAttach":true,"waitForDebuggerOnStart":true,"flatten":true}}"#;
+        assert_eq!(guard(attach), Ok(10));
         for bad in [
             r#"{"id":1,"method":"Page.navigate","params":{"url":"file:///etc/passwd"}}"#,
             r#"{"id":1,"method":"Page.navigate","params":{"url":"chrome://version"}}"#,
@@ -423,6 +469,13 @@ mod tests {
             r#"{"id":1,"method":"Target.createTarget","params":{"url":"about:settings"}}"#,
             r#"{"id":1,"method":"Fetch.continueRequest","params":{}}"#,
             r#"{"id":1,"method":"Browser.setDownloadBehavior","params":{}}"#,
+            r#"{"id":1,"method":"DOM.setFileInputFiles","params":{"files":["/etc/hostname"]}}"#,
+            r#"{"id":1,"method":"Target.sendMessageToTarget","params":{"message":"{}"}}"#,
+            r#"{"id":1,"method":"Fetch.disable","params":{}}"#,
+            r#"{"id":1,"method":"Fetch.enable","params":{"patterns":[{"urlPattern":"*.png"}]}}"#,
+            r#"{"id":1,"method":"Target.setAutoAttach","params":{"autoAttach":true,"waitForDebuggerOnStart":false,"flatten":true}}"#,
+            r#"{"id":1,"method":"Target.attachToTarget","params":{"targetId":"x"}}"#,
+            r#"{"id":1,"method":"Target.createBrowserContext","params":{"proxyServer":"http://127.0.0.1:1"}}"#,
             r#"{"id":1,"method":"SystemInfo.getProcessInfo"}"#,
             r#"{"method":"Page.enable"}"#,
             "not json",

@@ -169,7 +169,20 @@
       if (!/^https?:/i.test(url)) return fail('AccessDenied', netError('AccessDenied') + ': moat fetches only http(s) for the browser');
       const headers = [];
       const given = { ...paused.request.headers, ...(page ? page._extraHeaders() : {}) };
-      for (const k of ObjectKeys(given)) push(headers, [k, StringCtor(given[k])]);
+      let hasCookie = false;
+      for (const k of ObjectKeys(given)) {
+        if (asciiLower(k) === 'cookie') hasCookie = true;
+        push(headers, [k, StringCtor(given[k])]);
+      }
+      // A paused request carries no Cookie header yet (the network stack
+      // would add it later): the browser's own jar supplies it, so sessions
+      // and logins work as in a browser.
+      if (!hasCookie) {
+        const jar = await connection.send('Network.getCookies', { urls: [url] }, sessionId).catch(() => null);
+        let cookie = '';
+        for (const c of (jar && jar.cookies) || []) cookie += (cookie ? '; ' : '') + c.name + '=' + c.value;
+        if (cookie) push(headers, ['cookie', cookie]);
+      }
       let head;
       let bytes;
       try {

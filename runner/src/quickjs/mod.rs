@@ -333,8 +333,12 @@ impl<'js> Session<'js> {
             }
             let next = self.shared.timers.borrow_mut().next_due();
             let alive = self.shared.timers.borrow().keep_alive();
-            let calling =
-                self.shared.channel().in_flight() > 0 || self.shared.browser_waiting() > 0;
+            // A running browser keeps the run alive too (its events may be
+            // what the script awaits, with no timer set): it closes when the
+            // value is settled, and the deadline bounds it.
+            let calling = self.shared.channel().in_flight() > 0
+                || self.shared.browser_waiting() > 0
+                || browsing;
             if !alive && !calling {
                 return match phase {
                     Phase::Settled(value) => self.finish(value),
