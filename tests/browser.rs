@@ -410,6 +410,32 @@ export default said;
             .starts_with("TimeoutError: Navigation timeout"),
         "{out}"
     );
+
+    // A script that closes its browser and launches another: the first
+    // one's last words (its exit) reach neither the second nor its pages.
+    let code = format!(
+        r#"
+import puppeteer from 'puppeteer';
+const first = await puppeteer.launch();
+await (await first.newPage()).goto('http://{site}/cookie');
+await first.close();
+const second = await puppeteer.launch();
+const page = await second.newPage();
+await page.goto('http://{site}/plain');
+const title = await page.title();
+const cookies = (await page.cookies('http://{site}/')).length;
+await second.close();
+export default {{ title, cookies, first: first.isConnected() }};
+"#
+    );
+    let key = key_for(&up, "relaunching");
+    let args = ["--key", key.as_str(), "--timeout-ms", "60000"];
+    let out = run(&up, dir.path(), "relaunch.js", &code, &args);
+    assert_eq!(
+        value_of(&out),
+        serde_json::json!({ "title": "plain", "cookies": 0, "first": false }),
+        "{out}"
+    );
 }
 
 #[test]

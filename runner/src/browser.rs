@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -41,8 +41,22 @@ pub enum BrowserMessage {
     Gone(String),
 }
 
+/// A message stamped with the browser it came from: after a `close()` and a
+/// second `launch()`, what the first browser said last (its exit, above
+/// all) is still queued, and must not reach, or end, the second.
+#[derive(Debug)]
+pub struct FromBrowser {
+    /// The sending browser's [`Browser::generation`].
+    pub generation: u64,
+    /// What it said.
+    pub message: BrowserMessage,
+}
+
 /// Where the reading thread sends what it reads.
-pub type BrowserSink = Box<dyn Fn(BrowserMessage) -> bool + Send>;
+pub type BrowserSink = Box<dyn Fn(FromBrowser) -> bool + Send>;
+
+/// The next browser's generation: unique within this runner.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
 /// Why a browser could not be started or spoken to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +93,7 @@ pub struct BrowserConfig {
 
 /// A running browser.
 pub struct Browser {
+    generation: u64,
     child: Option<Child>,
     /// Commands for the writing thread: the engine never blocks on a pipe
     /// that a stuck browser has stopped reading.
@@ -131,9 +146,16 @@ impl Browser {
         let waiting = Arc::new(Mutex::new(HashSet::new()));
         let gone = Arc::new(Mutex::new(None));
         let (w, g) = (waiting.clone(), gone.clone());
+        let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
+        let stamped = move |message| {
+            sink(FromBrowser {
+                generation,
+                message,
+            })
+        };
         std::thread::Builder::new()
             .name("browser-replies".into())
-            .spawn(move || read_messages(replies_rx, sink, &w, &g))
+            .spawn(move || read_messages(replies_rx, stamped, &w, &g))
             .map_err(spawn)?;
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         let unread = Arc::new(AtomicUsize::new(0));
@@ -143,6 +165,7 @@ impl Browser {
             .spawn(move || write_commands(commands_tx, &rx, &u, &g))
             .map_err(spawn)?;
         Ok(Self {
+            generation,
             child: Some(child),
             to_browser: Mutex::new(tx),
             unread,
@@ -177,15 +200,24 @@ impl Browser {
             .map_err(|_| BrowserError::Closed("its command pipe has closed".into()))
     }
 
-    /// Commands sent and not yet answered: while there are any, the run is
-    /// not idle.
-    pub fn waiting(&self) -> usize {
-        if self
-            .gone
+    /// Which browser of the run this is: its messages carry the same stamp.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether it has exited (or broken the protocol) already: a warm
+    /// sandbox's browser may have died while it waited for its job.
+    pub fn is_gone(&self) -> bool {
+        self.gone
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some()
-        {
+    }
+
+    /// Commands sent and not yet answered: while there are any, the run is
+    /// not idle.
+    pub fn waiting(&self) -> usize {
+        if self.is_gone() {
             return 0;
         }
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -390,7 +422,7 @@ pub fn allowed_url(url: &str) -> bool {
 /// EOF or the first that breaks the framing.
 fn read_messages(
     from: std::io::PipeReader,
-    sink: BrowserSink,
+    sink: impl Fn(BrowserMessage) -> bool,
     waiting: &Mutex<HashSet<u64>>,
     gone: &Mutex<Option<String>>,
 ) {
@@ -438,10 +470,7 @@ fn read_messages(
 }
 
 /// A sink that forwards into a bounded queue (the host channel's).
-pub fn sink_into<T: Send + 'static>(
-    tx: SyncSender<T>,
-    wrap: fn(BrowserMessage) -> T,
-) -> BrowserSink {
+pub fn sink_into<T: Send + 'static>(tx: SyncSender<T>, wrap: fn(FromBrowser) -> T) -> BrowserSink {
     Box::new(move |m| tx.send(wrap(m)).is_ok())
 }
 

@@ -21,7 +21,7 @@ use moat_wire::hostcall::{
 };
 use moat_wire::Frame;
 
-use crate::browser::{BrowserMessage, BrowserSink};
+use crate::browser::{BrowserSink, FromBrowser};
 use crate::output::FrameWriter;
 
 /// Replies waiting for the event loop; the reader blocks past this, and the
@@ -67,7 +67,7 @@ pub enum Arrival {
     /// A call the host answered (or that failed).
     Call(Completed),
     /// A message from the run's browser.
-    Browser(BrowserMessage),
+    Browser(FromBrowser),
 }
 
 /// What the reader threads hand over.
@@ -76,7 +76,7 @@ enum Incoming {
     /// The channel ended: stdin closed, or the host broke the protocol.
     Closed(String),
     /// The browser's reading thread shares the queue, so the loop waits on one.
-    Browser(BrowserMessage),
+    Browser(FromBrowser),
 }
 
 /// State the loop keeps per call.

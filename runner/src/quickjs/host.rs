@@ -63,6 +63,11 @@ impl Shared {
         self.browser.borrow().is_some()
     }
 
+    /// The running browser's generation: only its messages are delivered.
+    pub fn browser_generation(&self) -> Option<u64> {
+        self.browser.borrow().as_ref().map(Browser::generation)
+    }
+
     /// Browser commands waiting for their answers.
     pub fn browser_waiting(&self) -> usize {
         self.browser.borrow().as_ref().map_or(0, Browser::waiting)
@@ -86,8 +91,11 @@ impl Shared {
         }
         // A warm sandbox's Chromium, started while the runner waited for its
         // job: the same fresh browser a launch now would make, sooner. It
-        // can be taken once; a second launch starts a new one.
-        if let Some(early) = self.early_browser.borrow_mut().take() {
+        // can be taken once; a second launch starts a new one. One that died
+        // while it waited is replaced now (its last words are dropped as
+        // another generation's).
+        let early = self.early_browser.borrow_mut().take();
+        if let Some(early) = early.filter(|b| !b.is_gone()) {
             *self.browser.borrow_mut() = Some(early);
             return Ok(());
         }

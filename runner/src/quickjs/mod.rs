@@ -29,7 +29,7 @@ use self::host::Shared;
 use self::loader::{Imports, LoadLog, PreludeExports, NOT_ALLOWED_ERROR};
 use self::timers::Timers;
 use crate::allocator::{HeapStats, MeteredAllocator};
-use crate::browser::BrowserMessage;
+use crate::browser::{BrowserMessage, FromBrowser};
 use crate::engine::{Base, Ending, Engine, Host, Script};
 use crate::hostcall::Arrival;
 use crate::stop::Stop;
@@ -300,11 +300,14 @@ impl<'js> Session<'js> {
             // called `browser.close()` (Puppeteer scripts often forget to),
             // so neither its open requests nor its event stream keep the run
             // alive past its own work.
-            if matches!(phase, Phase::Settled(_)) && self.shared.browsing() {
+            if let (Phase::Settled(_), Some(generation)) =
+                (&phase, self.shared.browser_generation())
+            {
                 if self
-                    .arrive(Arrival::Browser(BrowserMessage::Gone(
-                        "the script has finished".into(),
-                    )))
+                    .arrive(Arrival::Browser(FromBrowser {
+                        generation,
+                        message: BrowserMessage::Gone("the script has finished".into()),
+                    }))
                     .is_err()
                 {
                     return self.thrown(false);
@@ -391,7 +394,13 @@ impl<'js> Session<'js> {
     fn arrive(&self, arrival: Arrival) -> rquickjs::Result<()> {
         match arrival {
             Arrival::Call(done) => calls::deliver(&self.ctx, &self.shared.pending, done),
-            Arrival::Browser(message) => {
+            Arrival::Browser(FromBrowser {
+                generation,
+                message,
+            }) => {
+                if self.shared.browser_generation() != Some(generation) {
+                    return Ok(());
+                }
                 let handler = self.shared.on_browser.borrow().clone();
                 let Some(handler) = handler else {
                     return Ok(());
