@@ -13,7 +13,6 @@
 //! the module with a response fetched through the host under the run's
 //! egress policy.
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -99,7 +98,6 @@ pub struct Browser {
     /// that a stuck browser has stopped reading.
     to_browser: Mutex<mpsc::Sender<Vec<u8>>>,
     unread: Arc<AtomicUsize>,
-    waiting: Arc<Mutex<HashSet<u64>>>,
     gone: Arc<Mutex<Option<String>>>,
 }
 
@@ -143,9 +141,8 @@ impl Browser {
         // Our copies of the child's ends close, so its exit ends our reads.
         drop(commands_rx);
         drop(replies_tx);
-        let waiting = Arc::new(Mutex::new(HashSet::new()));
         let gone = Arc::new(Mutex::new(None));
-        let (w, g) = (waiting.clone(), gone.clone());
+        let g = gone.clone();
         let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
         let stamped = move |message| {
             sink(FromBrowser {
@@ -155,7 +152,7 @@ impl Browser {
         };
         std::thread::Builder::new()
             .name("browser-replies".into())
-            .spawn(move || read_messages(replies_rx, stamped, &w, &g))
+            .spawn(move || read_messages(replies_rx, stamped, &g))
             .map_err(spawn)?;
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         let unread = Arc::new(AtomicUsize::new(0));
@@ -169,7 +166,6 @@ impl Browser {
             child: Some(child),
             to_browser: Mutex::new(tx),
             unread,
-            waiting,
             gone,
         })
     }
@@ -179,11 +175,7 @@ impl Browser {
         if let Some(why) = self.gone.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Err(BrowserError::Closed(why));
         }
-        let id = guard(command)?;
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id);
+        guard(command)?;
         if self.unread.load(Ordering::Relaxed) + command.len() > MAX_UNREAD_BYTES {
             return Err(BrowserError::Closed(
                 "the browser has stopped reading its commands".into(),
@@ -212,15 +204,6 @@ impl Browser {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some()
-    }
-
-    /// Commands sent and not yet answered: while there are any, the run is
-    /// not idle.
-    pub fn waiting(&self) -> usize {
-        if self.is_gone() {
-            return 0;
-        }
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -423,13 +406,8 @@ pub fn allowed_url(url: &str) -> bool {
 fn read_messages(
     from: std::io::PipeReader,
     sink: impl Fn(BrowserMessage) -> bool,
-    waiting: &Mutex<HashSet<u64>>,
     gone: &Mutex<Option<String>>,
 ) {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        id: Option<u64>,
-    }
     let mut input = BufReader::with_capacity(1 << 20, from);
     let mut buf = Vec::new();
     let why = loop {
@@ -455,12 +433,6 @@ fn read_messages(
         let Ok(text) = String::from_utf8(std::mem::take(&mut buf)) else {
             break "the browser sent a message that is not UTF-8".to_owned();
         };
-        if let Ok(Head { id: Some(id) }) = serde_json::from_str::<Head>(&text) {
-            waiting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
-        }
         if !sink(BrowserMessage::Message(text)) {
             return;
         }

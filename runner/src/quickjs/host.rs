@@ -68,11 +68,6 @@ impl Shared {
         self.browser.borrow().as_ref().map(Browser::generation)
     }
 
-    /// Browser commands waiting for their answers.
-    pub fn browser_waiting(&self) -> usize {
-        self.browser.borrow().as_ref().map_or(0, Browser::waiting)
-    }
-
     /// Ends the browser, if one runs, and drops the module's handler.
     pub fn close_browser(&self) {
         self.browser.borrow_mut().take();

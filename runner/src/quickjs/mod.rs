@@ -336,12 +336,10 @@ impl<'js> Session<'js> {
             }
             let next = self.shared.timers.borrow_mut().next_due();
             let alive = self.shared.timers.borrow().keep_alive();
-            // A running browser keeps the run alive too (its events may be
-            // what the script awaits, with no timer set): it closes when the
-            // value is settled, and the deadline bounds it.
-            let calling = self.shared.channel().in_flight() > 0
-                || self.shared.browser_waiting() > 0
-                || browsing;
+            // A running browser keeps the run alive too (its answers and
+            // events may be what the script awaits, with no timer set): it
+            // closes when the value is settled, and the deadline bounds it.
+            let calling = self.shared.channel().in_flight() > 0 || browsing;
             if !alive && !calling {
                 return match phase {
                     Phase::Settled(value) => self.finish(value),
@@ -365,7 +363,7 @@ impl<'js> Session<'js> {
                 // Idle: wait for a reply (a run with calls in flight is not
                 // done), a browser's message or the next timer, never past
                 // the deadline.
-                if calling || browsing {
+                if calling {
                     if let Some(arrival) = self.shared.channel().next(Some(wake), browsing) {
                         if self.arrive(arrival).is_err() {
                             return self.thrown(false);
