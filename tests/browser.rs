@@ -413,19 +413,23 @@ export default said;
 
     // A script that closes its browser and launches another: the first
     // one's last words (its exit) reach neither the second nor its pages.
+    // The second is launched with a `protocolTimeout`: a command its page
+    // does not answer in time (here, busy for 10 s) fails, named.
     let code = format!(
         r#"
 import puppeteer from 'puppeteer';
 const first = await puppeteer.launch();
 await (await first.newPage()).goto('http://{site}/cookie');
 await first.close();
-const second = await puppeteer.launch();
+const second = await puppeteer.launch({{ protocolTimeout: 3000 }});
 const page = await second.newPage();
 await page.goto('http://{site}/plain');
 const title = await page.title();
 const cookies = (await page.cookies('http://{site}/')).length;
+const stuck = await page.evaluate(() => {{ const t = Date.now(); while (Date.now() - t < 10000); }})
+  .then(() => 'answered', (e) => e.name + ': ' + e.message);
 await second.close();
-export default {{ title, cookies, first: first.isConnected() }};
+export default {{ title, cookies, first: first.isConnected(), stuck }};
 "#
     );
     let key = key_for(&up, "relaunching");
@@ -433,7 +437,13 @@ export default {{ title, cookies, first: first.isConnected() }};
     let out = run(&up, dir.path(), "relaunch.js", &code, &args);
     assert_eq!(
         value_of(&out),
-        serde_json::json!({ "title": "plain", "cookies": 0, "first": false }),
+        serde_json::json!({
+            "title": "plain",
+            "cookies": 0,
+            "first": false,
+            "stuck": "ProtocolError: Runtime.callFunctionOn timed out. Increase the 'protocolTimeout' \
+                      setting in launch/connect calls for a higher timeout if needed."
+        }),
         "{out}"
     );
 }

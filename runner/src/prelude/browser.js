@@ -19,6 +19,9 @@
     // script's own fetches need room beside the page's.
     const MAX_PAGE_FETCHES = 12;
     const DEFAULT_TIMEOUT = 30000;
+    // Puppeteer's is 180 s, longer than any plan's run: a stuck command
+    // would only ever end as the run's `timeout`, saying nothing of where.
+    const PROTOCOL_TIMEOUT = 30000;
 
     class TimeoutError extends ErrorCtor {
       constructor(message) {
@@ -81,25 +84,49 @@
       callbacks = new MapCtor();
       sessions = new MapCtor(); // sessionId ('' for the browser) → handler
       closed = null;
-      send(method, params = {}, sessionId = undefined) {
+      // Puppeteer's `protocolTimeout`: a command the browser never answers
+      // (a renderer wedged or gone without a word) fails, naming itself,
+      // instead of leaving the script awaiting until the run's deadline.
+      timeout;
+      constructor(timeout) {
+        this.timeout = timeout;
+      }
+      // `timeout` (ms) replaces the connection's own for this one command.
+      send(method, params = {}, sessionId = undefined, timeout = this.timeout) {
         if (this.closed !== null) return P.reject(new ProtocolError(`Protocol error (${method}): the browser has closed (${this.closed})`));
         const id = ++this.nextId;
         const message = { id, method, params };
         if (sessionId) message.sessionId = sessionId;
         return new P((resolve, reject) => {
-          this.callbacks.set(id, { resolve, reject, method });
+          // Unref'd: a command left unanswered by a closed browser does
+          // not keep the run alive; a running browser does, so it fires.
+          const timer = timeout > 0 ? host.setTimer(() => {
+            if (!this.callbacks.delete(id)) return;
+            reject(new ProtocolError(`${method} timed out. Increase the 'protocolTimeout' setting in launch/connect calls for a higher timeout if needed.`));
+          }, timeout, false, true) : null;
+          this.callbacks.set(id, { resolve, reject, method, timer });
           try {
             host.browserSend(stringify(message));
           } catch (e) {
-            this.callbacks.delete(id);
+            this.#forget(id);
             reject(new ProtocolError(`Protocol error (${method}): ${e.message}`));
           }
         });
       }
+      #forget(id) {
+        const cb = this.callbacks.get(id);
+        if (!cb) return null;
+        this.callbacks.delete(id);
+        if (cb.timer !== null) host.clearTimer(cb.timer);
+        return cb;
+      }
       dispatch(text, why) {
         if (text === null) {
           this.closed = why;
-          for (const [, cb] of this.callbacks) cb.reject(new ProtocolError(`Protocol error (${cb.method}): the browser has closed (${why})`));
+          for (const [, cb] of this.callbacks) {
+            if (cb.timer !== null) host.clearTimer(cb.timer);
+            cb.reject(new ProtocolError(`Protocol error (${cb.method}): the browser has closed (${why})`));
+          }
           this.callbacks.clear();
           const handler = this.sessions.get('');
           if (handler) handler('Moat.closed', { why });
@@ -112,9 +139,8 @@
           return;
         }
         if (m.id !== undefined) {
-          const cb = this.callbacks.get(m.id);
+          const cb = this.#forget(m.id);
           if (!cb) return;
-          this.callbacks.delete(m.id);
           if (m.error) cb.reject(new ProtocolError(`Protocol error (${cb.method}): ${m.error.message}`));
           else cb.resolve(m.result);
           return;

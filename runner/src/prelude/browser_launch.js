@@ -25,7 +25,9 @@
       _connection() { return this.#connection; }
       async _start(timeout) {
         this.#connection.sessions.set('', (method, params) => this.#event('', method, params));
-        this.#version = await withTimeout(this.#connection.send('Browser.getVersion'), timeout, `Timed out after ${timeout} ms while waiting for the browser to start`);
+        // The browser's first answer waits on its start: launch's own
+        // `timeout` bounds it, not the protocol's.
+        this.#version = await withTimeout(this.#connection.send('Browser.getVersion', {}, undefined, 0), timeout, `Timed out after ${timeout} ms while waiting for the browser to start`);
         const seen = new P((resolve) => { this.#spareSeen = resolve; });
         await this.#connection.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true });
         await withTimeout(seen, 5000, '').catch(() => {});
@@ -137,11 +139,11 @@
       async close() {
         if (this.#closed) return;
         await withTimeout(this.#connection.send('Browser.close').catch(() => {}), 2000, '').catch(() => {});
-        this.#closed = true;
+        if (this.#closed) return;
         host.browserClose();
-        giveUpPageFetches();
-        for (const [, page] of this.#pages) page._closedNow();
-        this.emit('disconnected');
+        // As if the browser had said its last: what it left unanswered
+        // fails, its pages close, 'disconnected' is emitted (Moat.closed).
+        this.#connection.dispatch(null, 'the browser was closed');
       }
       async disconnect() { return this.close(); }
     }
@@ -151,7 +153,7 @@
     // `userDataDir`, ...) are accepted and ignored: the runner decides how
     // the browser runs.
     async function launch(options = {}) {
-      const connection = new Connection();
+      const connection = new Connection(options.protocolTimeout !== undefined ? options.protocolTimeout : PROTOCOL_TIMEOUT);
       host.browserLaunch((text, why) => connection.dispatch(text, why));
       const viewport = options.defaultViewport === undefined ? { width: 800, height: 600 } : options.defaultViewport;
       const browser = new Browser(connection, viewport);
