@@ -22,6 +22,7 @@
     // Puppeteer's is 180 s, longer than any plan's run: a stuck command
     // would only ever end as the run's `timeout`, saying nothing of where.
     const PROTOCOL_TIMEOUT = 30000;
+    const CAPTURE_RETRY_MS = 3000;
 
     class TimeoutError extends ErrorCtor {
       constructor(message) {

@@ -350,6 +350,20 @@
       async setRequestInterception(on) { this.#intercepting = !!on; }
       async setCacheEnabled() {}
       async bringToFront() { await this._send('Page.bringToFront'); }
+      // Chromium under gVisor now and then leaves a capture unanswered (no
+      // frame comes; about one in ten on a busy machine, the page still
+      // answering): after CAPTURE_RETRY_MS a second capture is asked for,
+      // and whichever answers first is the screenshot.
+      #capture(params) {
+        const once = () => this._send('Page.bringToFront').then(() => this._send('Page.captureScreenshot', params));
+        return new P((resolve, reject) => {
+          const retry = host.setTimer(() => once().then(resolve, reject), CAPTURE_RETRY_MS, false, true);
+          once().then(
+            (v) => { host.clearTimer(retry); resolve(v); },
+            (e) => { host.clearTimer(retry); reject(e); },
+          );
+        });
+      }
       async screenshot(options = {}) {
         const path = options.path === undefined ? undefined : StringCtor(options.path);
         let type = options.type;
@@ -372,7 +386,7 @@
         if (options.omitBackground) await this._send('Emulation.setDefaultBackgroundColorOverride', { color: { r: 0, g: 0, b: 0, a: 0 } });
         let data;
         try {
-          ({ data } = await this._send('Page.captureScreenshot', params));
+          ({ data } = await this.#capture(params));
         } finally {
           if (options.omitBackground) await this._send('Emulation.setDefaultBackgroundColorOverride', {});
         }
