@@ -351,7 +351,7 @@
       async setCacheEnabled() {}
       async bringToFront() { await this._send('Page.bringToFront'); }
       // Chromium under gVisor now and then leaves a capture unanswered (no
-      // frame comes; about one in ten on a busy machine, the page still
+      // frame comes; 4 of 54 warm runs here, the page still
       // answering): after CAPTURE_RETRY_MS a second capture is asked for,
       // and whichever answers first is the screenshot.
       #capture(params) {
